@@ -1,0 +1,6 @@
+//! kbz, the KeyBuzz fleet console. The engine (inventory, SSH, probes, modules, failover, lab)
+//! never depends on the terminal UI; the TUI and the headless commands are two front ends.
+
+pub mod cli;
+pub mod inventory;
+pub mod paths;

@@ -1,5 +1,6 @@
 //! kbz, the KeyBuzz fleet console. The engine (inventory, SSH, probes, modules, failover, lab)
 //! never depends on the terminal UI; the TUI and the headless commands are two front ends.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod cli;
 pub mod inventory;

@@ -102,54 +102,28 @@ impl Rule {
 
 /// The built-in table, first match wins. Order matters: a postgres host with a Patroni stack
 /// must meet the Patroni rule before the standalone one.
-const BUILTIN: &[(Technology, &str, bool, &[(&str, &str)])] = &[
-    // technology            cluster name        across pools  when
-    (Technology::K3s, "k3s", true, &[("ROLE", "k3s")]),
-    (
-        Technology::Patroni,
-        "postgres",
-        false,
-        &[("SUBROLE", "postgres"), ("DOCKER_STACK", "*patroni*")],
-    ),
-    (
-        Technology::Postgres,
-        "postgres-{pool}",
-        false,
-        &[("SUBROLE", "postgres")],
-    ),
-    (Technology::Redis, "redis", false, &[("ROLE", "redis")]),
-    (Technology::Redis, "redis", false, &[("SUBROLE", "redis*")]),
-    (
-        Technology::Rabbitmq,
-        "rabbitmq",
-        false,
-        &[("SUBROLE", "rabbitmq")],
-    ),
-    (
-        Technology::Rabbitmq,
-        "rabbitmq",
-        false,
-        &[("ROLE", "queue")],
-    ),
-    (
-        Technology::Galera,
-        "mariadb",
-        false,
-        &[("SUBROLE", "mariadb")],
-    ),
-    (
-        Technology::Proxysql,
-        "proxysql",
-        false,
-        &[("SUBROLE", "proxysql")],
-    ),
-    (
-        Technology::Haproxy,
-        "haproxy",
-        false,
-        &[("SUBROLE", "*haproxy")],
-    ),
-    (Technology::Minio, "minio", false, &[("SUBROLE", "minio")]),
+/// (technology, cluster name, across pools, when: column -> glob)
+type BuiltinRule = (
+    Technology,
+    &'static str,
+    bool,
+    &'static [(&'static str, &'static str)],
+);
+
+#[rustfmt::skip]
+const BUILTIN: &[BuiltinRule] = &[
+    // technology          cluster name       across pools  when
+    (Technology::K3s,      "k3s",             true,  &[("ROLE", "k3s")]),
+    (Technology::Patroni,  "postgres",        false, &[("SUBROLE", "postgres"), ("DOCKER_STACK", "*patroni*")]),
+    (Technology::Postgres, "postgres-{pool}", false, &[("SUBROLE", "postgres")]),
+    (Technology::Redis,    "redis",           false, &[("ROLE", "redis")]),
+    (Technology::Redis,    "redis",           false, &[("SUBROLE", "redis*")]),
+    (Technology::Rabbitmq, "rabbitmq",        false, &[("SUBROLE", "rabbitmq")]),
+    (Technology::Rabbitmq, "rabbitmq",        false, &[("ROLE", "queue")]),
+    (Technology::Galera,   "mariadb",         false, &[("SUBROLE", "mariadb")]),
+    (Technology::Proxysql, "proxysql",        false, &[("SUBROLE", "proxysql")]),
+    (Technology::Haproxy,  "haproxy",         false, &[("SUBROLE", "*haproxy")]),
+    (Technology::Minio,    "minio",           false, &[("SUBROLE", "minio")]),
 ];
 
 /// The rules in force for one inventory.

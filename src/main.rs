@@ -16,7 +16,15 @@ fn main() -> ExitCode {
     match keybuzz_console::cli::run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("Error: {e:?}");
+            // A user error gets its message and causes, never a backtrace, even when
+            // RUST_BACKTRACE is set in the operator's shell.
+            let mut chain = e.chain();
+            if let Some(top) = chain.next() {
+                eprintln!("kbz: error: {top}");
+            }
+            for cause in chain {
+                eprintln!("  caused by: {cause}");
+            }
             ExitCode::FAILURE
         }
     }

@@ -8,6 +8,8 @@ fn kbz(args: &[&str], dir: &Path) -> Output {
         .args(args)
         .current_dir(dir)
         .env_remove("KBZ_INVENTORY")
+        // An operator's shell may have it set: user errors must still be free of backtraces.
+        .env("RUST_BACKTRACE", "1")
         .output()
         .expect("run kbz")
 }
@@ -118,6 +120,7 @@ fn missing_inventory_says_where_it_looked() {
     assert!(stderr.contains("--inventory was not given"), "{stderr}");
     assert!(stderr.contains("$KBZ_INVENTORY is unset"), "{stderr}");
     assert!(stderr.contains("no servers.tsv in"), "{stderr}");
+    assert!(!stderr.to_lowercase().contains("backtrace"), "{stderr}");
     let out = kbz(
         &["inventory", "check", "/nonexistent/servers.tsv"],
         dir.path(),

@@ -45,7 +45,7 @@ fn check(file: &Path, global: &Global) -> Result<ExitCode> {
     let envs = inventory.envs();
     let fleet = Fleet::new(&inventory, global.env.as_deref(), &rules).map_err(|e| eyre!(e))?;
     println!(
-        "{}: ok, {} hosts in {} ENV{} ({}); ENV {}: {} hosts, {} clusters, {} plain hosts",
+        "{}: ok, {} hosts in {} ENV{} ({}); ENV {}: {} hosts, {} clusters, {} host(s) outside clusters",
         file.display(),
         inventory.hosts.len(),
         envs.len(),

@@ -4,4 +4,5 @@
 
 pub mod cli;
 pub mod inventory;
+pub mod lab;
 pub mod paths;

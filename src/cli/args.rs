@@ -20,6 +20,9 @@ pub struct Global {
     /// ENV to work on (default: the only one, else prod, else the first in the file).
     #[arg(long, global = true, value_name = "ENV")]
     pub env: Option<String>,
+    /// Use the running lab: its inventory, SSH key and known_hosts.
+    #[arg(long, global = true, conflicts_with = "inventory")]
+    pub lab: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -29,6 +32,34 @@ pub enum Command {
     Inventory(InventoryCommand),
     /// Show kbz's config, state and cache paths and where the inventory was found.
     Info,
+    /// The lab: a fleet of real Debian hosts on this machine (needs root).
+    #[command(subcommand)]
+    Lab(LabCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LabCommand {
+    /// Boot the lab (building its image once); a running lab only gets what it misses.
+    Up {
+        #[arg(long, value_enum, default_value = "core")]
+        profile: crate::lab::Profile,
+        /// Generic app hosts to add (app-001...), for fan-out benchmarks.
+        #[arg(long, default_value_t = 0, value_name = "N")]
+        hosts: usize,
+    },
+    /// Stop every host and remove everything the lab made.
+    Down,
+    /// Each host, its address and state (up, booting, down, frozen, cut).
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// A host-level fault from outside the host.
+    Fault {
+        host: String,
+        #[arg(value_enum)]
+        fault: crate::lab::Fault,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -2,7 +2,6 @@
 
 use super::{Global, InventoryCommand};
 use crate::inventory::{Fleet, Inventory, RuleSet};
-use crate::paths::locate_inventory;
 use color_eyre::eyre::{Result, eyre};
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -16,8 +15,10 @@ pub fn run(global: &Global, cmd: InventoryCommand) -> Result<ExitCode> {
 }
 
 fn resolve(global: &Global, file: Option<PathBuf>) -> Result<PathBuf> {
-    let flag = file.or_else(|| global.inventory.clone());
-    Ok(locate_inventory(flag.as_deref()).map_err(|e| eyre!(e))?.0)
+    match file {
+        Some(f) => Ok(f),
+        None => Ok(super::inventory_path(global)?.0),
+    }
 }
 
 /// Loads the inventory and the fleet of the chosen ENV; errors are returned for printing.
@@ -44,7 +45,7 @@ fn check(file: &Path, global: &Global) -> Result<ExitCode> {
     };
     let envs = inventory.envs();
     let fleet = Fleet::new(&inventory, global.env.as_deref(), &rules).map_err(|e| eyre!(e))?;
-    println!(
+    outln!(
         "{}: ok, {} hosts in {} ENV{} ({}); ENV {}: {} hosts, {} clusters, {} host(s) outside clusters",
         file.display(),
         inventory.hosts.len(),
@@ -62,18 +63,18 @@ fn check(file: &Path, global: &Global) -> Result<ExitCode> {
 fn show(file: &Path, global: &Global, as_json: bool) -> Result<ExitCode> {
     let fleet = load_fleet(file, global.env.as_deref())?;
     if as_json {
-        println!("{}", serde_json::to_string_pretty(&fleet_json(&fleet))?);
+        outln!("{}", serde_json::to_string_pretty(&fleet_json(&fleet))?);
         return Ok(ExitCode::SUCCESS);
     }
     let others: Vec<&String> = fleet.envs.iter().filter(|e| **e != fleet.env).collect();
-    print!(
+    out!(
         "{}  ENV {}  {} hosts",
         file.display(),
         fleet.env,
         fleet.hosts.len()
     );
     if !others.is_empty() {
-        print!(
+        out!(
             "  (also in the file: {}; use --env)",
             others
                 .iter()
@@ -82,7 +83,7 @@ fn show(file: &Path, global: &Global, as_json: bool) -> Result<ExitCode> {
                 .join(", ")
         );
     }
-    println!();
+    outln!("");
     let width = fleet
         .hosts
         .iter()
@@ -90,7 +91,7 @@ fn show(file: &Path, global: &Global, as_json: bool) -> Result<ExitCode> {
         .max()
         .unwrap_or(8);
     for c in &fleet.clusters {
-        println!(
+        outln!(
             "\n{}  {}  {} host{}  pool {}",
             c.name,
             c.technology.label(),
@@ -104,7 +105,7 @@ fn show(file: &Path, global: &Global, as_json: bool) -> Result<ExitCode> {
     }
     let plain: Vec<_> = fleet.plain_hosts().collect();
     if !plain.is_empty() {
-        println!(
+        outln!(
             "\nother hosts  {} host{}",
             plain.len(),
             if plain.len() == 1 { "" } else { "s" }
@@ -117,7 +118,7 @@ fn show(file: &Path, global: &Global, as_json: bool) -> Result<ExitCode> {
 }
 
 fn print_host(h: &crate::inventory::Host, width: usize) {
-    println!(
+    outln!(
         "  {:width$}  {:15}  {:<10} {:<18} {}",
         h.hostname,
         h.ip_private.to_string(),

@@ -1,20 +1,43 @@
 //! Headless front end: each subcommand calls into the engine and prints for people or, with
 //! `--json`, for scripts.
 
+/// `println!` for command output: a closed pipe (`kbz ... | head`) ends the command quietly
+/// with the conventional status 141 instead of a panic.
+macro_rules! outln {
+    ($($t:tt)*) => { $crate::cli::emit(format_args!($($t)*), true) };
+}
+/// `print!` counterpart of [`outln!`].
+macro_rules! out {
+    ($($t:tt)*) => { $crate::cli::emit(format_args!($($t)*), false) };
+}
+
 mod args;
 mod inventory;
+mod lab;
 
-pub use args::{Cli, Command, Global, InventoryCommand};
+pub use args::{Cli, Command, Global, InventoryCommand, LabCommand};
 
-use crate::paths::{Paths, locate_inventory};
+use crate::paths::{InventorySource, Paths, locate_inventory};
 use color_eyre::eyre::{Result, eyre};
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+/// The inventory in use and how it was found: `--lab`, then the usual lookup order.
+pub fn inventory_path(global: &Global) -> Result<(PathBuf, InventorySource)> {
+    if global.lab {
+        let paths = Paths::from_env().map_err(|e| eyre!(e))?;
+        let file = crate::lab::inventory(&paths).map_err(|e| eyre!(e))?;
+        return Ok((file, InventorySource::Lab));
+    }
+    locate_inventory(global.inventory.as_deref()).map_err(|e| eyre!(e))
+}
 
 /// Runs a parsed command line. `Err` is a failure (exit 1) reported with its cause chain.
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Some(Command::Inventory(cmd)) => inventory::run(&cli.global, cmd),
         Some(Command::Info) => info(&cli.global),
+        Some(Command::Lab(cmd)) => lab::run(cmd),
         None => Err(eyre!(
             "the full-screen console is not built yet; try `kbz inventory show`"
         )),
@@ -23,12 +46,30 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 
 fn info(global: &Global) -> Result<ExitCode> {
     let paths = Paths::from_env().map_err(|e| eyre!(e))?;
-    println!("config     {}", paths.config.display());
-    println!("state      {}", paths.state.display());
-    println!("cache      {}", paths.cache.display());
-    match locate_inventory(global.inventory.as_deref()) {
-        Ok((file, source)) => println!("inventory  {} ({})", file.display(), source.describe()),
-        Err(e) => println!("inventory  none: {e}"),
+    outln!("config     {}", paths.config.display());
+    outln!("state      {}", paths.state.display());
+    outln!("cache      {}", paths.cache.display());
+    match inventory_path(global) {
+        Ok((file, source)) => outln!("inventory  {} ({})", file.display(), source.describe()),
+        Err(e) => outln!("inventory  none: {e}"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[doc(hidden)]
+pub fn emit(args: std::fmt::Arguments, newline: bool) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let result = stdout.write_fmt(args).and_then(|_| {
+        if newline {
+            stdout.write_all(b"\n")
+        } else {
+            Ok(())
+        }
+    });
+    if let Err(e) = result
+        && e.kind() == std::io::ErrorKind::BrokenPipe
+    {
+        std::process::exit(141);
+    }
 }

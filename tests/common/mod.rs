@@ -1,0 +1,136 @@
+//! Helpers for tests that run against the lab: real Debian hosts under systemd-nspawn. They
+//! need root and the packages `.ci/setup` installs; without them they fail saying so, never
+//! skip.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+/// The state directory lab tests use, apart from an operator's own lab (whose presence makes
+/// `lab up` fail with a message rather than take it over). The image cache is shared.
+pub fn state_home() -> PathBuf {
+    PathBuf::from("/tmp/kbz-tests/state")
+}
+
+pub fn lab_dir() -> PathBuf {
+    state_home().join("kbz/lab")
+}
+
+/// Fails the test with the exact fix when the lab cannot run here.
+pub fn require_lab_prerequisites() {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    assert!(
+        root,
+        "lab tests need root: run the README's test command as root"
+    );
+    for (bin, pkg) in [
+        ("systemd-nspawn", "systemd-container"),
+        ("debootstrap", "debootstrap"),
+        ("ssh", "openssh-client"),
+    ] {
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {bin}")])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        assert!(
+            found,
+            "lab tests need {bin}: apt-get install -y {pkg} (or run .ci/setup)"
+        );
+    }
+}
+
+/// Runs kbz with the tests' state dir; stdout and stderr captured.
+pub fn kbz(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kbz"))
+        .args(args)
+        .env("XDG_STATE_HOME", state_home())
+        .env_remove("KBZ_INVENTORY")
+        .output()
+        .expect("run kbz")
+}
+
+/// Runs kbz and fails the test with its output unless it succeeded; returns stdout.
+pub fn kbz_ok(args: &[&str]) -> String {
+    let out = kbz(args);
+    assert!(
+        out.status.success(),
+        "kbz {args:?} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `(hostname, ip)` of every lab host, from the lab's inventory through `kbz --lab`.
+pub fn lab_hosts() -> Vec<(String, String)> {
+    let json = kbz_ok(&["--lab", "inventory", "show", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).expect("inventory json");
+    v["hosts"]
+        .as_array()
+        .expect("hosts")
+        .iter()
+        .map(|h| {
+            (
+                h["hostname"].as_str().unwrap_or_default().to_string(),
+                h["ip_private"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// OpenSSH to a lab host by address, verifying its key strictly against the lab's
+/// known_hosts.
+pub fn openssh(ip: &str, command: &str, connect_timeout_s: u32) -> Output {
+    let dir = lab_dir();
+    Command::new("ssh")
+        .args(["-o", "StrictHostKeyChecking=yes"])
+        .arg("-o")
+        .arg(format!(
+            "UserKnownHostsFile={}",
+            dir.join("known_hosts").display()
+        ))
+        .arg("-i")
+        .arg(dir.join("id_ed25519"))
+        .args(["-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes"])
+        .arg("-o")
+        .arg(format!("ConnectTimeout={connect_timeout_s}"))
+        .arg(format!("root@{ip}"))
+        .arg(command)
+        .output()
+        .expect("run ssh")
+}
+
+pub fn ip_of(hosts: &[(String, String)], name: &str) -> String {
+    hosts
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, ip)| ip.clone())
+        .unwrap_or_else(|| panic!("no lab host {name}"))
+}
+
+/// `kbz lab status --json` as name -> state.
+pub fn lab_states() -> Vec<(String, String)> {
+    let json = kbz_ok(&["lab", "status", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).expect("status json");
+    v["hosts"]
+        .as_array()
+        .expect("hosts")
+        .iter()
+        .map(|h| {
+            (
+                h["name"].as_str().unwrap_or_default().to_string(),
+                h["state"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+pub fn state_of(name: &str) -> String {
+    lab_states()
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, s)| s)
+        .unwrap_or_else(|| panic!("{name} not in lab status"))
+}

@@ -5,101 +5,23 @@
 mod host;
 mod image;
 mod net;
+mod ops;
 pub mod profile;
+mod state;
 mod sys;
 
 pub use image::PACKAGES;
+pub use ops::{Fault, HostState, HostStatus, fault, status};
 pub use profile::{HostSpec, Profile};
+pub use state::LabPaths;
+
+use state::{LabHost, LabState, Lock, ctx, ip_of, load, save};
 
 use crate::paths::Paths;
-use serde::{Deserialize, Serialize};
-use std::net::Ipv4Addr;
+use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use sys::Cgroups;
-
-/// Where a lab keeps its files (all under kbz's state dir, nothing in the repository).
-#[derive(Debug, Clone)]
-pub struct LabPaths {
-    pub dir: PathBuf,
-    pub cache: PathBuf,
-    pub state_file: PathBuf,
-    pub hosts: PathBuf,
-    /// The private key kbz and OpenSSH log in with; `.pub` beside it.
-    pub key: PathBuf,
-    pub known_hosts: PathBuf,
-    pub servers_tsv: PathBuf,
-    /// `ssh -F <this> db-master-01` logs into a lab host with strict host-key checking.
-    pub ssh_config: PathBuf,
-}
-
-impl LabPaths {
-    pub fn new(paths: &Paths) -> LabPaths {
-        let dir = paths.state.join("lab");
-        LabPaths {
-            cache: paths.cache.join("lab"),
-            state_file: dir.join("lab.json"),
-            hosts: dir.join("hosts"),
-            key: dir.join("id_ed25519"),
-            known_hosts: dir.join("known_hosts"),
-            servers_tsv: dir.join("servers.tsv"),
-            ssh_config: dir.join("ssh_config"),
-            dir,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct LabState {
-    net: Ipv4Addr,
-    image: PathBuf,
-    hosts: Vec<LabHost>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct LabHost {
-    #[serde(flatten)]
-    spec: HostSpec,
-    /// The host's systemd-nspawn, while it runs.
-    pid: Option<u32>,
-}
-
-/// What `kbz lab status` says of a host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum HostState {
-    /// Running and answering SSH.
-    Up,
-    /// Running, SSH not answering yet (or any more).
-    Booting,
-    Down,
-    Frozen,
-    Cut,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct HostStatus {
-    pub name: String,
-    pub ip: Ipv4Addr,
-    pub state: HostState,
-    pub pid: Option<u32>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Fault {
-    /// Kill every process of the host at once (power cut).
-    Crash,
-    /// Boot the host again (a running host is rebooted cleanly).
-    Restart,
-    /// Take its link down from outside (cable pulled).
-    Cut,
-    /// Bring its link back up.
-    Restore,
-    /// Stop every process of the host (SIGSTOP-like, via the freezer cgroup).
-    Freeze,
-    /// Continue a frozen host.
-    Thaw,
-}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct UpReport {
@@ -137,71 +59,6 @@ pub fn preflight() -> Result<(), String> {
             missing.join(" ")
         ))
     }
-}
-
-/// An exclusive lock on the lab for the duration of one command: two `kbz lab` at once would
-/// fight over the same hosts.
-struct Lock {
-    _file: std::fs::File,
-}
-
-impl Lock {
-    fn take(dir: &Path) -> Result<Lock, String> {
-        use std::os::fd::AsRawFd;
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        let f = std::fs::File::create(dir.join("lock")).map_err(|e| format!("lab lock: {e}"))?;
-        // SAFETY: flock on a file descriptor we own; the lock lives as long as the File.
-        let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
-        if rc == 0 {
-            Ok(Lock { _file: f })
-        } else {
-            Err("cannot lock the lab".into())
-        }
-    }
-}
-
-fn load(p: &LabPaths) -> Result<Option<LabState>, String> {
-    match std::fs::read_to_string(&p.state_file) {
-        Ok(text) => serde_json::from_str(&text).map(Some).map_err(|e| {
-            format!(
-                "{} is damaged ({e}); `kbz lab down` removes the lab",
-                p.state_file.display()
-            )
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(format!("cannot read {}: {e}", p.state_file.display())),
-    }
-}
-
-fn save(p: &LabPaths, state: &LabState) -> Result<(), String> {
-    let tmp = p.state_file.with_extension("json.tmp");
-    let text = serde_json::to_string_pretty(state).map_err(|e| e.to_string())?;
-    std::fs::write(&tmp, text).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, &p.state_file)
-        .map_err(|e| format!("cannot write {}: {e}", p.state_file.display()))
-}
-
-fn ctx<'a>(
-    p: &'a LabPaths,
-    state: &'a LabState,
-    cgroups: &'a Cgroups,
-    etc_hosts: &'a str,
-    pubkey: &'a Path,
-) -> host::Ctx<'a> {
-    host::Ctx {
-        image: &state.image,
-        hosts_dir: &p.hosts,
-        lab_pubkey: pubkey,
-        etc_hosts,
-        net: state.net,
-        cgroups,
-    }
-}
-
-fn ip_of(net: Ipv4Addr, octet: u8) -> Ipv4Addr {
-    let o = net.octets();
-    Ipv4Addr::new(o[0], o[1], o[2], octet)
 }
 
 /// Boots the lab (building the image first if needed); a running lab only gets what it misses.
@@ -298,13 +155,23 @@ pub fn up(
         h.pid = pid;
     }
     save(&p, &state)?;
-    for h in state
-        .hosts
-        .iter()
-        .filter(|h| started.contains(&h.spec.name))
-    {
-        net::attach(h.spec.octet)?;
-    }
+    // In a boot storm nspawn makes the interfaces slowly: plug them in as they appear.
+    let attached: Vec<Result<(), String>> = std::thread::scope(|s| {
+        let handles: Vec<_> = state
+            .hosts
+            .iter()
+            .filter(|h| started.contains(&h.spec.name))
+            .map(|h| s.spawn(move || net::attach(h.spec.octet)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("an attach thread panicked".into()))
+            })
+            .collect()
+    });
+    attached.into_iter().collect::<Result<Vec<()>, String>>()?;
     if !started.is_empty() {
         progress(&format!(
             "booting {} host(s) on {} ({}/24)...",
@@ -518,12 +385,15 @@ fn remove_all(
             })
             .count();
         if running > 0 {
-            progress(&format!("stopping {running} host(s)..."));
+            progress(&format!("removing {running} host(s)..."));
         }
         std::thread::scope(|s| {
             for h in &state.hosts {
                 let c = &c;
-                s.spawn(move || host::stop(c, &h.spec, h.pid, Duration::from_secs(20)));
+                // Its disk is deleted next: a clean shutdown would only cost time.
+                s.spawn(move || {
+                    let _ = host::crash(c, &h.spec);
+                });
             }
         });
         stopped = running;
@@ -569,130 +439,6 @@ fn leftovers(p: &LabPaths, cgroups: &Cgroups) -> Vec<String> {
             .map(|m| format!("mount {}", m.display())),
     );
     left
-}
-
-/// Each host's state, as seen from outside.
-pub fn status(paths: &Paths) -> Result<Option<Vec<HostStatus>>, String> {
-    let p = LabPaths::new(paths);
-    let Some(state) = load(&p)? else {
-        return Ok(None);
-    };
-    let cgroups = Cgroups::detect();
-    let list = std::thread::scope(|s| {
-        let handles: Vec<_> = state
-            .hosts
-            .iter()
-            .map(|h| {
-                let cgroups = &cgroups;
-                let net = state.net;
-                s.spawn(move || {
-                    let ip = ip_of(net, h.spec.octet);
-                    let running = h
-                        .pid
-                        .is_some_and(|pid| host::is_our_nspawn(pid, &h.spec.name));
-                    let state = if !running {
-                        HostState::Down
-                    } else if cgroups.is_frozen(&h.spec.name) {
-                        HostState::Frozen
-                    } else if !net::link_is_up(h.spec.octet) {
-                        HostState::Cut
-                    } else if host::ssh_banner(ip, Duration::from_millis(800)) {
-                        HostState::Up
-                    } else {
-                        HostState::Booting
-                    };
-                    HostStatus {
-                        name: h.spec.name.clone(),
-                        ip,
-                        state,
-                        pid: h.pid.filter(|_| running),
-                    }
-                })
-            })
-            .collect();
-        handles.into_iter().filter_map(|h| h.join().ok()).collect()
-    });
-    Ok(Some(list))
-}
-
-/// A host-level fault from outside the host.
-pub fn fault(
-    paths: &Paths,
-    name: &str,
-    fault: Fault,
-    progress: &dyn Fn(&str),
-) -> Result<(), String> {
-    preflight()?;
-    let p = LabPaths::new(paths);
-    let _lock = Lock::take(&p.dir)?;
-    let mut state = load(&p)?.ok_or("no lab: start one with `kbz lab up`")?;
-    let i = state
-        .hosts
-        .iter()
-        .position(|h| h.spec.name == name)
-        .ok_or_else(|| {
-            format!(
-                "no lab host {name:?}; lab hosts: {}",
-                state
-                    .hosts
-                    .iter()
-                    .map(|h| h.spec.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        })?;
-    let cgroups = Cgroups::detect();
-    let etc_hosts = etc_hosts(&state);
-    let pubkey = p.key.with_extension("pub");
-    let running = state.hosts[i]
-        .pid
-        .is_some_and(|pid| host::is_our_nspawn(pid, name));
-    let octet = state.hosts[i].spec.octet;
-    let need_running = || {
-        if running {
-            Ok(())
-        } else {
-            Err(format!(
-                "{name} is down: `kbz lab fault {name} restart` boots it"
-            ))
-        }
-    };
-    let new_pid = {
-        let c = ctx(&p, &state, &cgroups, &etc_hosts, &pubkey);
-        let spec = &state.hosts[i].spec;
-        match fault {
-            Fault::Crash => {
-                need_running()?;
-                host::crash(&c, spec)?;
-                None
-            }
-            Fault::Restart => {
-                if running {
-                    progress(&format!("{name} is running: rebooting it cleanly"));
-                    host::stop(&c, spec, state.hosts[i].pid, Duration::from_secs(20));
-                }
-                let pid = host::start(&c, spec)?;
-                net::attach(spec.octet)?;
-                Some(pid)
-            }
-            Fault::Cut | Fault::Restore => {
-                need_running()?;
-                net::set_link(octet, fault == Fault::Restore)?;
-                return Ok(());
-            }
-            Fault::Freeze | Fault::Thaw => {
-                need_running()?;
-                return cgroups.set_frozen(name, fault == Fault::Freeze);
-            }
-        }
-    };
-    state.hosts[i].pid = new_pid;
-    save(&p, &state)?;
-    if new_pid.is_some() {
-        let h = state.hosts[i].clone();
-        wait_ssh(&p, &state, &[&h], progress)?;
-    }
-    Ok(())
 }
 
 /// The running lab's inventory, for `kbz --lab`.

@@ -233,19 +233,24 @@ fn debootstrap(
             if let Some(f) = log_file.as_mut() {
                 let _ = writeln!(f, "{line}");
             }
-            // "I: Retrieving foo 1.2" -> phase "Retrieving"; report phases and every 100 steps.
+            // debootstrap says "I: Retrieving foo", "I: Validating foo", ... per package:
+            // group those lines into phases and report each phase with a running count.
             let word = line
                 .strip_prefix("I: ")
                 .and_then(|r| r.split_whitespace().next())
                 .unwrap_or("");
-            if word.is_empty() {
-                continue;
-            }
-            if word != phase {
-                if count > 1 {
+            let this = match word {
+                "Retrieving" | "Validating" => "downloading",
+                "Extracting" => "extracting",
+                "Unpacking" => "unpacking",
+                "Configuring" => "configuring",
+                _ => continue,
+            };
+            if this != phase {
+                if count > 0 {
                     progress(&format!("  image: {phase} done ({count})"));
                 }
-                phase = word.to_string();
+                phase = this.to_string();
                 count = 0;
             }
             count += 1;
@@ -253,6 +258,9 @@ fn debootstrap(
                 progress(&format!("  image: {phase} {count}..."));
             }
         }
+    }
+    if count > 0 {
+        progress(&format!("  image: {phase} done ({count})"));
     }
     let status = child.wait().map_err(|e| format!("debootstrap: {e}"))?;
     if status.success() {

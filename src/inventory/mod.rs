@@ -6,12 +6,14 @@ mod fleet;
 pub mod glob;
 mod parse;
 mod rules;
+mod select;
 mod validate;
 
 pub use error::{InventoryError, Problem};
 pub use fleet::{Cluster, Fleet};
 pub use parse::parse;
 pub use rules::{Rule, RuleSet, Technology};
+pub use select::select;
 pub use validate::{is_host_name, is_user_name};
 
 use serde::Serialize;

@@ -1,1 +1,2 @@
+pub mod known_hosts;
 pub mod quote;

@@ -20,7 +20,7 @@ fn keygen(dir: &Path, name: &str) -> PathBuf {
 }
 
 fn pubkey(path: &Path) -> PublicKey {
-    PublicKey::read_openssh_file(&path.with_extension("pub")).unwrap()
+    PublicKey::read_openssh_file(path.with_extension("pub")).unwrap()
 }
 
 fn line(path: &Path) -> String {
@@ -53,7 +53,7 @@ fn plain_entries_patterns_ports_and_tabs() {
         a_tab = line(&a).replace(' ', "\t"),
     );
     std::fs::write(&kh, text).unwrap();
-    let v = KnownHosts::load(&[kh.clone()], kh.clone());
+    let v = KnownHosts::load(std::slice::from_ref(&kh), kh.clone());
     assert!(v.skipped.is_empty(), "{:?}", v.skipped);
     let ka = presented(&pubkey(&a));
     let kb = presented(&pubkey(&b));
@@ -137,7 +137,7 @@ fn hashed_names_and_revoked_keys() {
         "{hashed}"
     );
     std::fs::write(&kh, format!("{hashed}@revoked * {}\n", line(&b))).unwrap();
-    let v = KnownHosts::load(&[kh.clone()], kh.clone());
+    let v = KnownHosts::load(std::slice::from_ref(&kh), kh.clone());
     assert_eq!(
         v.check(&["secret-host"], 22, &presented(&pubkey(&a))),
         Verdict::Trusted
@@ -178,7 +178,7 @@ fn host_certificates_need_a_trusted_ca_and_the_right_principal() {
     };
     let kh = dir.path().join("known_hosts");
     std::fs::write(&kh, format!("@cert-authority *.lab {}\n", line(&ca))).unwrap();
-    let v = KnownHosts::load(&[kh.clone()], kh.clone());
+    let v = KnownHosts::load(std::slice::from_ref(&kh), kh.clone());
     let good = PublicKeyOrCertificate::from(sign(&ca, "db.lab", false));
     assert_eq!(v.check(&["db.lab"], 22, &good), Verdict::Trusted);
     assert!(
@@ -213,7 +213,7 @@ fn host_certificates_need_a_trusted_ca_and_the_right_principal() {
         ),
     )
     .unwrap();
-    let v = KnownHosts::load(&[kh.clone()], kh.clone());
+    let v = KnownHosts::load(std::slice::from_ref(&kh), kh.clone());
     assert!(matches!(
         v.check(&["db.lab"], 22, &good),
         Verdict::Revoked { .. }
@@ -225,7 +225,7 @@ fn accept_new_appends_and_recorded_types_come_first() {
     let dir = tempfile::tempdir().unwrap();
     let a = keygen(dir.path(), "a");
     let kh = dir.path().join("sub/known_hosts");
-    let v = KnownHosts::load(&[kh.clone()], kh.clone());
+    let v = KnownHosts::load(std::slice::from_ref(&kh), kh.clone());
     v.append(&["new-host", "10.1.1.1"], 2222, &pubkey(&a))
         .unwrap();
     let text = std::fs::read_to_string(&kh).unwrap();
@@ -233,7 +233,7 @@ fn accept_new_appends_and_recorded_types_come_first() {
         text.starts_with("[new-host]:2222,[10.1.1.1]:2222 ssh-ed25519 AAAA"),
         "{text}"
     );
-    let v = KnownHosts::load(&[kh.clone()], kh.clone());
+    let v = KnownHosts::load(std::slice::from_ref(&kh), kh.clone());
     assert_eq!(
         v.check(&["new-host"], 2222, &presented(&pubkey(&a))),
         Verdict::Trusted
@@ -248,7 +248,7 @@ fn accept_new_appends_and_recorded_types_come_first() {
             .success()
     );
     std::fs::write(&kh, format!("rsa-host {}\n", line(&rsa))).unwrap();
-    let v = KnownHosts::load(&[kh.clone()], kh.clone());
+    let v = KnownHosts::load(std::slice::from_ref(&kh), kh.clone());
     let algs = v.preferred_algorithms(&["rsa-host"], 22);
     assert_eq!(algs[0].as_str(), "rsa-sha2-512", "{algs:?}");
     assert_eq!(algs[2].as_str(), "ssh-ed25519");

@@ -23,6 +23,13 @@ pub struct Global {
     /// Use the running lab: its inventory, SSH key and known_hosts.
     #[arg(long, global = true, conflicts_with = "inventory")]
     pub lab: bool,
+    /// Accept and record the host key of a host known_hosts has never seen (a changed key is
+    /// always refused), like StrictHostKeyChecking=accept-new.
+    #[arg(long, global = true)]
+    pub accept_new: bool,
+    /// Seconds allowed for TCP connect, SSH handshake and authentication.
+    #[arg(long, global = true, default_value_t = 10, value_name = "S")]
+    pub connect_timeout: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -32,6 +39,32 @@ pub enum Command {
     Inventory(InventoryCommand),
     /// Show kbz's config, state and cache paths and where the inventory was found.
     Info,
+    /// Run a command on many hosts at once.
+    Exec {
+        /// Hosts: names, globs (redis-*), cluster names, all; comma-separated.
+        selector: String,
+        /// One object per host (exit, duration, stdout, stderr) instead of prefixed lines.
+        #[arg(long)]
+        json: bool,
+        /// Run through `sudo -n` (for a non-root USER_SSH).
+        #[arg(long)]
+        sudo: bool,
+        /// The command, as `ssh HOST CMD...` takes it (words joined by spaces).
+        #[arg(last = true, required = true, value_name = "CMD")]
+        command: Vec<String>,
+    },
+    /// Stream a host's journal, one unit, or a file; resumes after a lost connection.
+    Logs {
+        host: String,
+        #[arg(long, conflicts_with = "file")]
+        unit: Option<String>,
+        #[arg(long)]
+        file: Option<String>,
+        #[arg(short, long)]
+        follow: bool,
+        #[arg(short = 'n', long, default_value_t = 20)]
+        lines: u32,
+    },
     /// The lab: a fleet of real Debian hosts on this machine (needs root).
     #[command(subcommand)]
     Lab(LabCommand),

@@ -12,8 +12,11 @@ macro_rules! out {
 }
 
 mod args;
+mod exec;
 mod inventory;
 mod lab;
+mod logs;
+mod remote;
 
 pub use args::{Cli, Command, Global, InventoryCommand, LabCommand};
 
@@ -38,6 +41,26 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Some(Command::Inventory(cmd)) => inventory::run(&cli.global, cmd),
         Some(Command::Info) => info(&cli.global),
         Some(Command::Lab(cmd)) => lab::run(cmd),
+        Some(Command::Exec {
+            selector,
+            json,
+            sudo,
+            command,
+        }) => exec::run(&cli.global, &selector, &command, json, sudo),
+        Some(Command::Logs {
+            host,
+            unit,
+            file,
+            follow,
+            lines,
+        }) => logs::run(
+            &cli.global,
+            &host,
+            unit.as_deref(),
+            file.as_deref(),
+            follow,
+            lines,
+        ),
         None => Err(eyre!(
             "the full-screen console is not built yet; try `kbz inventory show`"
         )),

@@ -1,0 +1,64 @@
+//! What the commands that reach hosts share: SSH options from the flags, the runtime, and
+//! host-name colouring.
+
+use super::Global;
+use crate::inventory::Fleet;
+use crate::lab::LabPaths;
+use crate::paths::Paths;
+use crate::ssh::{Pool, SshOptions};
+use color_eyre::eyre::{Result, eyre};
+use std::io::IsTerminal;
+use std::time::Duration;
+
+/// The fleet and a connection pool for it, honouring --lab, --accept-new, --connect-timeout.
+pub fn fleet_and_pool(global: &Global) -> Result<(Fleet, Pool)> {
+    let file = super::inventory_path(global)?.0;
+    let fleet = super::inventory::load_fleet(&file, global.env.as_deref())?;
+    let mut opts = SshOptions::user_defaults();
+    if global.lab {
+        let lab = LabPaths::new(&Paths::from_env().map_err(|e| eyre!(e))?);
+        opts = opts.with_lab(&lab.key, &lab.known_hosts);
+    }
+    opts.accept_new = global.accept_new;
+    opts.connect_timeout = Duration::from_secs(global.connect_timeout.max(1));
+    let pool = Pool::new(opts).map_err(|e| eyre!(e))?;
+    Ok((fleet, pool))
+}
+
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}
+
+/// ANSI colours for host prefixes, when stdout is a terminal and NO_COLOR is unset.
+pub struct Painter {
+    on: bool,
+}
+
+impl Painter {
+    pub fn for_stdout() -> Painter {
+        Painter {
+            on: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        }
+    }
+
+    /// The host name padded to `width`, in a colour of its own.
+    pub fn host(&self, name: &str, width: usize) -> String {
+        if !self.on {
+            return format!("{name:width$}");
+        }
+        const COLOURS: [u8; 6] = [31, 32, 33, 34, 35, 36];
+        let sum: usize = name.bytes().map(usize::from).sum();
+        format!("\x1b[{}m{name:width$}\x1b[0m", COLOURS[sum % COLOURS.len()])
+    }
+
+    pub fn bad(&self, text: &str) -> String {
+        if self.on {
+            format!("\x1b[1;31m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+}

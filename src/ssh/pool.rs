@@ -1,0 +1,196 @@
+//! The connection pool: one connection per host, reused by every channel (probes, logs,
+//! module steps); handshakes capped overall, channels capped per host; every host's
+//! connection state published for the front ends.
+
+use super::client::{self, Conn, ConnState};
+use super::known_hosts::KnownHosts;
+use super::target::{ConfigFile, SshOptions, Target};
+use crate::inventory::Host;
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast};
+
+/// A host's connection state changed.
+#[derive(Debug, Clone)]
+pub struct ConnEvent {
+    /// The inventory host name (or the jump host's alias).
+    pub host: String,
+    pub state: ConnState,
+}
+
+struct Slot {
+    conn: tokio::sync::Mutex<Option<Arc<Conn>>>,
+    channels: Arc<Semaphore>,
+}
+
+struct Inner {
+    opts: SshOptions,
+    known: Arc<KnownHosts>,
+    config: ConfigFile,
+    slots: Mutex<HashMap<String, Arc<Slot>>>,
+    states: Mutex<HashMap<String, ConnState>>,
+    handshakes: Arc<Semaphore>,
+    events: broadcast::Sender<ConnEvent>,
+}
+
+#[derive(Clone)]
+pub struct Pool {
+    inner: Arc<Inner>,
+}
+
+/// A connection lent for one channel; the permit keeps the host under its channel cap.
+pub struct Lease {
+    pub conn: Arc<Conn>,
+    pub permit: OwnedSemaphorePermit,
+}
+
+impl Pool {
+    pub fn new(opts: SshOptions) -> Result<Pool, String> {
+        let known = Arc::new(KnownHosts::load(
+            &opts.known_hosts,
+            opts.known_hosts_write.clone(),
+        ));
+        let config = ConfigFile::load(opts.ssh_config.as_deref())?;
+        let (events, _) = broadcast::channel(1024);
+        Ok(Pool {
+            inner: Arc::new(Inner {
+                handshakes: Arc::new(Semaphore::new(opts.max_handshakes.max(1))),
+                opts,
+                known,
+                config,
+                slots: Mutex::new(HashMap::new()),
+                states: Mutex::new(HashMap::new()),
+                events,
+            }),
+        })
+    }
+
+    pub fn options(&self) -> &SshOptions {
+        &self.inner.opts
+    }
+
+    pub fn target(&self, host: &Host) -> Target {
+        self.inner.config.target(host, &self.inner.opts)
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<ConnEvent> {
+        self.inner.events.subscribe()
+    }
+
+    pub fn state(&self, host: &str) -> ConnState {
+        self.inner
+            .states
+            .lock()
+            .ok()
+            .and_then(|s| s.get(host).cloned())
+            .unwrap_or(ConnState::Idle)
+    }
+
+    fn set_state(&self, host: &str, state: ConnState) {
+        if let Ok(mut s) = self.inner.states.lock() {
+            s.insert(host.to_string(), state.clone());
+        }
+        let _ = self.inner.events.send(ConnEvent {
+            host: host.to_string(),
+            state,
+        });
+    }
+
+    fn slot(&self, target: &Target) -> Arc<Slot> {
+        let cap = self.inner.opts.channels_per_host.max(1);
+        let mut slots = match self.inner.slots.lock() {
+            Ok(s) => s,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        slots
+            .entry(target.id())
+            .or_insert_with(|| {
+                Arc::new(Slot {
+                    conn: tokio::sync::Mutex::new(None),
+                    channels: Arc::new(Semaphore::new(cap)),
+                })
+            })
+            .clone()
+    }
+
+    /// A live connection to the target (made, or remade after a loss, on demand) and a
+    /// channel permit. A failure says why, in the host's state too.
+    pub async fn lease(&self, target: &Target) -> Result<Lease, ConnState> {
+        let slot = self.slot(target);
+        let permit = slot
+            .channels
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| ConnState::Down {
+                reason: "pool closed".into(),
+            })?;
+        let conn = self.connection(target).await?;
+        Ok(Lease { conn, permit })
+    }
+
+    /// The target's connection, connecting (through its jump host first) if needed. Callers
+    /// for one host wait for a single connect rather than each opening their own.
+    pub fn connection<'a>(
+        &'a self,
+        target: &'a Target,
+    ) -> Pin<Box<dyn Future<Output = Result<Arc<Conn>, ConnState>> + Send + 'a>> {
+        Box::pin(async move {
+            let slot = self.slot(target);
+            let mut guard = slot.conn.lock().await;
+            if let Some(c) = guard.as_ref()
+                && !c.is_closed()
+            {
+                return Ok(c.clone());
+            }
+            let via = match &target.jump {
+                Some(j) => Some(self.connection(j).await.map_err(|s| ConnState::Down {
+                    reason: format!("jump host {}: {}", j.alias, s.explain(&j.alias)),
+                })?),
+                None => None,
+            };
+            self.set_state(&target.alias, ConnState::Connecting);
+            let result = {
+                let _handshake =
+                    self.inner
+                        .handshakes
+                        .acquire()
+                        .await
+                        .map_err(|_| ConnState::Down {
+                            reason: "pool closed".into(),
+                        })?;
+                client::connect(target, &self.inner.opts, self.inner.known.clone(), via).await
+            };
+            match result {
+                Ok((conn, rtt)) => {
+                    let conn = Arc::new(conn);
+                    *guard = Some(conn.clone());
+                    self.set_state(
+                        &target.alias,
+                        ConnState::Up {
+                            rtt_ms: rtt.as_secs_f64() * 1000.0,
+                        },
+                    );
+                    Ok(conn)
+                }
+                Err(state) => {
+                    *guard = None;
+                    self.set_state(&target.alias, state.clone());
+                    Err(state)
+                }
+            }
+        })
+    }
+
+    /// Marks a host down after its connection was lost mid-use.
+    pub fn lost(&self, target: &Target, reason: &str) {
+        self.set_state(
+            &target.alias,
+            ConnState::Down {
+                reason: reason.to_string(),
+            },
+        );
+    }
+}

@@ -95,8 +95,10 @@ impl client::Handler for Handler {
 pub type Conn = Handle<Handler>;
 
 fn config(opts: &SshOptions, known: &KnownHosts, target: &Target) -> Arc<client::Config> {
-    let mut preferred = russh::Preferred::default();
-    preferred.key = Cow::Owned(known.preferred_algorithms(&target.key_names(), target.port));
+    let preferred = russh::Preferred {
+        key: Cow::Owned(known.preferred_algorithms(&target.key_names(), target.port)),
+        ..Default::default()
+    };
     Arc::new(client::Config {
         keepalive_interval: Some(opts.keepalive),
         keepalive_max: 3,

@@ -20,8 +20,9 @@ pub struct Global {
     /// ENV to work on (default: the only one, else prod, else the first in the file).
     #[arg(long, global = true, value_name = "ENV")]
     pub env: Option<String>,
-    /// Use the running lab: its inventory, SSH key and known_hosts.
-    #[arg(long, global = true, conflicts_with = "inventory")]
+    /// Use the running lab: its inventory (unless --inventory names another), SSH key and
+    /// known_hosts.
+    #[arg(long, global = true)]
     pub lab: bool,
     /// Accept and record the host key of a host known_hosts has never seen (a changed key is
     /// always refused), like StrictHostKeyChecking=accept-new.

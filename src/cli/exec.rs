@@ -37,11 +37,14 @@ pub fn run(
     let width = hosts.iter().map(|h| h.hostname.len()).max().unwrap_or(0);
     let painter = Painter::for_stdout();
     let rt = runtime()?;
+    let interrupted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = interrupted.clone();
     let results: Vec<HostResult> = rt.block_on(async {
         let (stop_tx, stop_rx) = watch::channel(false);
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
                 eprintln!("kbz: interrupted: stopping the remote commands");
+                flag.store(true, std::sync::atomic::Ordering::SeqCst);
                 let _ = stop_tx.send(true);
             }
         });
@@ -77,7 +80,8 @@ pub fn run(
                     loop {
                         let event = tokio::select! {
                             e = exec.events.recv() => e,
-                            _ = stop.changed() => { exec.cancel(); continue; }
+                            // Once the stop is seen (or its sender gone), wait for the exit.
+                            Ok(()) = stop.changed(), if !*stop.borrow() => { exec.cancel(); continue; }
                         };
                         match event {
                             Some(ExecEvent::Data(stream, data)) => {
@@ -155,7 +159,9 @@ pub fn run(
     } else {
         summary(&results, width, &painter);
     }
-    Ok(if failed == 0 {
+    Ok(if interrupted.load(std::sync::atomic::Ordering::SeqCst) {
+        ExitCode::from(130)
+    } else if failed == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

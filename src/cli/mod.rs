@@ -27,7 +27,7 @@ use std::process::ExitCode;
 
 /// The inventory in use and how it was found: `--lab`, then the usual lookup order.
 pub fn inventory_path(global: &Global) -> Result<(PathBuf, InventorySource)> {
-    if global.lab {
+    if global.lab && global.inventory.is_none() {
         let paths = Paths::from_env().map_err(|e| eyre!(e))?;
         let file = crate::lab::inventory(&paths).map_err(|e| eyre!(e))?;
         return Ok((file, InventorySource::Lab));

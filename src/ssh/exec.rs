@@ -17,6 +17,9 @@ use russh::ChannelMsg;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
+// The lifeline watcher runs in its own session so the wrapper can kill it (and its `cat`)
+// when the command ends; `wait -n` is not used: a command that ends before `wait -n` starts
+// is "no such job" to it, and the wrapper would then wait for the lifeline forever.
 const WRAPPER: &str = r#"exec 3<&0 </dev/null
 if [ "$1" = script ]; then
   s=$(head -c "$2" <&3; printf x); s=${s%x}; shift 2
@@ -24,12 +27,10 @@ if [ "$1" = script ]; then
 else
   setsid bash -c "$2" 3<&- & p=$!
 fi
-cat <&3 >/dev/null & c=$!
-wait -n -p done "$p" "$c"; st=$?
-if [ "$done" = "$c" ]; then
-  kill -TERM -- -"$p" 2>/dev/null; sleep 0.5; kill -KILL -- -"$p" 2>/dev/null; exit 143
-fi
-kill "$c" 2>/dev/null
+setsid sh -c 'cat >/dev/null; kill -TERM -- -"$1" || kill -TERM "$1"; sleep 0.5; kill -KILL -- -"$1"' kbz-lifeline "$p" <&3 >/dev/null 2>&1 3<&- & w=$!
+exec 3<&-
+wait "$p"; st=$?
+kill -- -"$w" 2>/dev/null || kill "$w" 2>/dev/null
 exit "$st""#;
 
 /// What to run.

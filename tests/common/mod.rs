@@ -40,14 +40,48 @@ pub fn require_lab_prerequisites() {
     }
 }
 
-/// Runs kbz with the tests' state dir; stdout and stderr captured.
+/// Runs kbz with the tests' state dir; stdout and stderr captured. A kbz that has not ended
+/// after 3 minutes is killed and fails the test (a hang must not stall the suite).
 pub fn kbz(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kbz"))
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kbz"))
         .args(args)
         .env("XDG_STATE_HOME", state_home())
         .env_remove("KBZ_INVENTORY")
-        .output()
-        .expect("run kbz")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run kbz");
+    let mut out = child.stdout.take().expect("stdout");
+    let mut err = child.stderr.take().expect("stderr");
+    let reader = std::thread::spawn(move || {
+        let mut o = Vec::new();
+        let _ = out.read_to_end(&mut o);
+        o
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut e = Vec::new();
+        let _ = err.read_to_end(&mut e);
+        e
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("wait kbz") {
+            break st;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("kbz {args:?} did not finish within 180 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: reader.join().unwrap_or_default(),
+        stderr: err_reader.join().unwrap_or_default(),
+    }
 }
 
 /// Runs kbz and fails the test with its output unless it succeeded; returns stdout.

@@ -1,0 +1,375 @@
+//! The SSH engine against the lab's real sshd: fan-out exec, strict host keys, a cut host,
+//! 50 MB of output, cancel that leaves no remote process (root and non-root), logs that
+//! survive a host restart. Needs root (run as the README's test command does).
+
+mod common;
+use common::*;
+use std::io::Read;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn kbz_spawn(args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_kbz"))
+        .args(args)
+        .env("XDG_STATE_HOME", state_home())
+        .env_remove("KBZ_INVENTORY")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn kbz")
+}
+
+fn interrupt(child: &Child) {
+    // SAFETY: signals a child this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+}
+
+fn exec_json(args: &[&str]) -> (bool, Vec<serde_json::Value>) {
+    let out = kbz(args);
+    let v: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "kbz {args:?}: not JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.success(), v)
+}
+
+/// Runs `pgrep -f PATTERN` on a host as root through OpenSSH.
+fn remote_running(ip: &str, pattern: &str) -> bool {
+    let out = openssh(
+        ip,
+        &format!("pgrep -f '{pattern}' >/dev/null && echo yes || echo no"),
+        5,
+    );
+    String::from_utf8_lossy(&out.stdout).trim() == "yes"
+}
+
+fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn check_fan_out(hosts: &[(String, String)]) {
+    let out = kbz_ok(&["--lab", "exec", "all", "--", "hostname"]);
+    for (name, _) in hosts {
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with(name.as_str())
+                    && l.trim_end().ends_with(&format!("| {name}"))),
+            "{name} did not print its own name:\n{out}"
+        );
+    }
+    let (ok, list) = exec_json(&[
+        "--lab",
+        "exec",
+        "redis",
+        "--json",
+        "--",
+        "hostname; echo e >&2; exit 0",
+    ]);
+    assert!(ok);
+    assert_eq!(list.len(), 3);
+    for r in &list {
+        assert_eq!(
+            r["stdout"].as_str().unwrap().trim(),
+            r["host"].as_str().unwrap()
+        );
+        assert_eq!(r["stderr"], "e\n");
+        assert_eq!(r["exit"], 0);
+    }
+    let (ok, list) = exec_json(&["--lab", "exec", "redis-01", "--json", "--", "exit 7"]);
+    assert!(!ok, "a failing host makes kbz exec exit 1");
+    assert_eq!(list[0]["exit"], 7);
+}
+
+fn check_host_keys() {
+    let kh = lab_dir().join("known_hosts");
+    let original = std::fs::read_to_string(&kh).unwrap();
+    let entry = |name: &str| {
+        original
+            .lines()
+            .find(|l| l.starts_with(&format!("{name},")))
+            .unwrap()
+            .to_string()
+    };
+    let key_of = |name: &str| entry(name).split_once(' ').unwrap().1.to_string();
+    let others: String = original
+        .lines()
+        .filter(|l| !l.starts_with("redis-01,"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let redis01_names = entry("redis-01").split_once(' ').unwrap().0.to_string();
+
+    // Changed: redis-01 recorded with redis-02's key.
+    std::fs::write(
+        &kh,
+        format!("{others}{redis01_names} {}\n", key_of("redis-02")),
+    )
+    .unwrap();
+    let (ok, list) = exec_json(&["--lab", "exec", "redis-01", "--json", "--", "true"]);
+    let err = list[0]["error"].as_str().unwrap_or_default().to_string();
+    assert!(!ok && err.contains("HOST KEY CHANGED"), "{err}");
+    assert_eq!(
+        err.matches("SHA256:").count(),
+        2,
+        "both fingerprints shown: {err}"
+    );
+    // Even --accept-new never accepts a changed key.
+    let (ok, _) = exec_json(&[
+        "--lab",
+        "--accept-new",
+        "exec",
+        "redis-01",
+        "--json",
+        "--",
+        "true",
+    ]);
+    assert!(!ok, "--accept-new must not accept a changed key");
+
+    // Unknown: refused, then accepted and recorded with --accept-new.
+    std::fs::write(&kh, &others).unwrap();
+    let (ok, list) = exec_json(&["--lab", "exec", "redis-01", "--json", "--", "true"]);
+    assert!(
+        !ok && list[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("host key unknown"),
+        "{list:?}"
+    );
+    let (ok, _) = exec_json(&[
+        "--lab",
+        "--accept-new",
+        "exec",
+        "redis-01",
+        "--json",
+        "--",
+        "true",
+    ]);
+    assert!(ok, "--accept-new accepts an unknown host");
+    let recorded = std::fs::read_to_string(&kh).unwrap();
+    assert!(
+        recorded.contains(&key_of("redis-01")),
+        "the new key was written to known_hosts"
+    );
+    let (ok, _) = exec_json(&["--lab", "exec", "redis-01", "--json", "--", "true"]);
+    assert!(ok, "and is trusted afterwards");
+
+    // Revoked: refused even though the plain entry is there.
+    std::fs::write(
+        &kh,
+        format!("{original}@revoked * {}\n", key_of("redis-01")),
+    )
+    .unwrap();
+    let (ok, list) = exec_json(&["--lab", "exec", "redis-01", "--json", "--", "true"]);
+    assert!(
+        !ok && list[0]["error"].as_str().unwrap().contains("REVOKED"),
+        "{list:?}"
+    );
+    std::fs::write(&kh, original).unwrap();
+}
+
+fn check_cut_host() {
+    kbz_ok(&["lab", "fault", "queue-01", "cut"]);
+    let start = Instant::now();
+    let (ok, list) = exec_json(&[
+        "--lab",
+        "--connect-timeout",
+        "4",
+        "exec",
+        "rabbitmq",
+        "--json",
+        "--",
+        "true",
+    ]);
+    let wall = start.elapsed();
+    kbz_ok(&["lab", "fault", "queue-01", "restore"]);
+    assert!(!ok);
+    for r in &list {
+        if r["host"] == "queue-01" {
+            let err = r["error"].as_str().unwrap_or_default();
+            assert!(
+                err.contains("timeout"),
+                "queue-01 reported unreachable: {err}"
+            );
+        } else {
+            assert_eq!(r["exit"], 0, "{r}");
+            assert!(
+                r["duration_ms"].as_f64().unwrap() < 2000.0,
+                "others finish in normal time: {r}"
+            );
+        }
+    }
+    assert!(
+        wall < Duration::from_secs(8),
+        "the cut host costs one connect timeout, no more: {wall:?}"
+    );
+}
+
+fn check_big_output() {
+    let cmd = "head -c 37500000 /dev/urandom | base64 -w 76 | tee >(sha256sum | cut -d' ' -f1 >&2)";
+    let (ok, list) = exec_json(&["--lab", "exec", "db-slave-01", "--json", "--", cmd]);
+    assert!(ok);
+    let stdout = list[0]["stdout"].as_str().unwrap();
+    assert!(stdout.len() > 50_000_000, "{}", stdout.len());
+    let mut child = Command::new("sha256sum")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdout.as_bytes())
+        .unwrap();
+    let sum = String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap();
+    let local = sum.split_whitespace().next().unwrap();
+    assert_eq!(
+        local,
+        list[0]["stderr"].as_str().unwrap().trim(),
+        "50 MB arrived intact"
+    );
+}
+
+fn check_cancel(extra: &[&str], host: &str, ip: &str) {
+    for (cmd, pattern) in [
+        ("sleep 1000", "^sleep 1000$"),
+        ("journalctl -f", "^journalctl -f$"),
+    ] {
+        let mut args = vec!["--lab"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["exec", host, "--", cmd]);
+        let mut child = kbz_spawn(&args);
+        wait_for(
+            &format!("{cmd} to run on {host}"),
+            Duration::from_secs(15),
+            || remote_running(ip, pattern),
+        );
+        interrupt(&child);
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(130), "interrupted kbz exits 130");
+        wait_for(
+            &format!("{cmd} gone from {host}"),
+            Duration::from_secs(5),
+            || !remote_running(ip, pattern),
+        );
+    }
+}
+
+fn check_non_root_and_sudo(ip: &str) {
+    let setup = "id ops >/dev/null 2>&1 || useradd -m -s /bin/bash -G systemd-journal ops; \
+                 install -d -o ops -m 700 /home/ops/.ssh; \
+                 install -o ops -m 600 /root/.ssh/authorized_keys /home/ops/.ssh/authorized_keys; \
+                 rm -f /etc/sudoers.d/ops";
+    assert!(openssh(ip, setup, 5).status.success());
+    let dir = tempfile::tempdir().unwrap();
+    let inv = dir.path().join("servers.tsv");
+    let tsv = std::fs::read_to_string(lab_dir().join("servers.tsv")).unwrap();
+    let tsv: String = tsv
+        .lines()
+        .map(|l| {
+            if l.contains("\tredis-02\t") {
+                l.replace("\troot\t", "\tops\t")
+            } else {
+                l.to_string()
+            }
+        })
+        .map(|l| l + "\n")
+        .collect();
+    std::fs::write(&inv, tsv).unwrap();
+    let inv = inv.to_string_lossy().to_string();
+    let (_, list) = exec_json(&[
+        "--lab", "-i", &inv, "exec", "redis-02", "--json", "--", "id -un",
+    ]);
+    assert_eq!(list[0]["stdout"], "ops\n");
+    check_cancel(&["-i", &inv], "redis-02", ip);
+    // sudo -n without a sudoers entry: a clear refusal, not a hang on a password prompt.
+    let (ok, list) = exec_json(&[
+        "--lab", "-i", &inv, "exec", "redis-02", "--sudo", "--json", "--", "id -u",
+    ]);
+    assert!(!ok);
+    assert!(
+        list[0]["stderr"]
+            .as_str()
+            .unwrap()
+            .contains("password is required"),
+        "{list:?}"
+    );
+    assert!(openssh(ip, "echo 'ops ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/ops && chmod 440 /etc/sudoers.d/ops", 5).status.success());
+    let (ok, list) = exec_json(&[
+        "--lab", "-i", &inv, "exec", "redis-02", "--sudo", "--json", "--", "id -u",
+    ]);
+    assert!(ok, "{list:?}");
+    assert_eq!(list[0]["stdout"], "0\n");
+}
+
+fn check_logs_follow_restart(ip: &str) {
+    let mut child = kbz_spawn(&["--lab", "logs", "queue-02", "--follow", "-n", "1"]);
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        openssh(ip, "logger -t kbz-test before-restart", 5)
+            .status
+            .success()
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    kbz_ok(&["lab", "fault", "queue-02", "restart"]);
+    assert!(
+        openssh(ip, "logger -t kbz-test after-restart", 5)
+            .status
+            .success()
+    );
+    std::thread::sleep(Duration::from_secs(4));
+    interrupt(&child);
+    let _ = child.wait();
+    let mut out = String::new();
+    let mut err = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(
+        out.contains("kbz-test[") && out.contains(": before-restart"),
+        "{out}"
+    );
+    assert!(
+        out.contains(": after-restart"),
+        "the stream resumed after the restart:\n{out}\n{err}"
+    );
+    assert!(
+        err.contains("reconnecting") && err.contains("reconnected"),
+        "the loss and the resume are said: {err}"
+    );
+    assert_eq!(
+        out.matches(": before-restart").count(),
+        1,
+        "nothing repeated after the reconnect"
+    );
+}
+
+#[test]
+fn ssh_engine_against_the_lab() {
+    require_lab_prerequisites();
+    kbz_ok(&["lab", "up"]);
+    let hosts = lab_hosts();
+    check_fan_out(&hosts);
+    check_host_keys();
+    check_cut_host();
+    check_big_output();
+    check_cancel(&[], "redis-01", &ip_of(&hosts, "redis-01"));
+    check_non_root_and_sudo(&ip_of(&hosts, "redis-02"));
+    check_logs_follow_restart(&ip_of(&hosts, "queue-02"));
+    kbz_ok(&["lab", "down"]);
+}

@@ -194,13 +194,13 @@ mod tests {
     #[test]
     fn utc_dates() {
         assert_eq!(utc(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(utc(1_795_833_600_123_456), "2026-11-28T00:00:00.123Z");
+        assert_eq!(utc(1_795_824_000_123_456), "2026-11-28T00:00:00.123Z");
         assert_eq!(utc(951_782_400_000_000), "2000-02-29T00:00:00.000Z");
     }
 
     #[test]
     fn journal_entries() {
-        let line = r#"{"__CURSOR":"s=abc;i=1","__REALTIME_TIMESTAMP":"1795833600123456","SYSLOG_IDENTIFIER":"kbz-test","_PID":"42","MESSAGE":"hello"}"#;
+        let line = r#"{"__CURSOR":"s=abc;i=1","__REALTIME_TIMESTAMP":"1795824000123456","SYSLOG_IDENTIFIER":"kbz-test","_PID":"42","MESSAGE":"hello"}"#;
         let (text, cursor) = journal_line(line).unwrap();
         assert_eq!(text, "2026-11-28T00:00:00.123Z kbz-test[42]: hello");
         assert_eq!(cursor, "s=abc;i=1");

@@ -359,6 +359,38 @@ fn check_logs_follow_restart(ip: &str) {
     );
 }
 
+fn check_proxy_jump_and_tunnel(hosts: &[(String, String)]) {
+    let install = ip_of(hosts, "install-01");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("ssh_config");
+    std::fs::write(
+        &cfg,
+        format!("Host redis-03\n  ProxyJump install-01\n\nHost install-01\n  HostName {install}\n"),
+    )
+    .unwrap();
+    let cfg = cfg.to_string_lossy().to_string();
+    let (ok, list) = exec_json(&["--lab", "--ssh-config", &cfg, "exec", "redis-03", "--json", "--", "echo $SSH_CONNECTION"]);
+    assert!(ok, "{list:?}");
+    let seen_from = list[0]["stdout"].as_str().unwrap().split_whitespace().next().unwrap_or_default().to_string();
+    assert_eq!(seen_from, install, "redis-03 was reached through install-01");
+
+    let mut child = kbz_spawn(&["--lab", "tunnel", "db-master-01", "22"]);
+    let mut first = String::new();
+    {
+        use std::io::BufRead;
+        let stdout = child.stdout.as_mut().unwrap();
+        std::io::BufReader::new(stdout).read_line(&mut first).unwrap();
+    }
+    let local = first.split_whitespace().next().unwrap().to_string();
+    let mut sock = std::net::TcpStream::connect(&local).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut banner = [0u8; 8];
+    sock.read_exact(&mut banner).unwrap();
+    assert_eq!(&banner, b"SSH-2.0-", "db-master-01's sshd answered through the tunnel");
+    interrupt(&child);
+    let _ = child.wait();
+}
+
 #[test]
 fn ssh_engine_against_the_lab() {
     require_lab_prerequisites();
@@ -371,5 +403,6 @@ fn ssh_engine_against_the_lab() {
     check_cancel(&[], "redis-01", &ip_of(&hosts, "redis-01"));
     check_non_root_and_sudo(&ip_of(&hosts, "redis-02"));
     check_logs_follow_restart(&ip_of(&hosts, "queue-02"));
+    check_proxy_jump_and_tunnel(&hosts);
     kbz_ok(&["lab", "down"]);
 }

@@ -28,6 +28,9 @@ pub struct Global {
     /// always refused), like StrictHostKeyChecking=accept-new.
     #[arg(long, global = true)]
     pub accept_new: bool,
+    /// OpenSSH client config to honour (default: ~/.ssh/config), like `ssh -F`.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub ssh_config: Option<std::path::PathBuf>,
     /// Seconds allowed for TCP connect, SSH handshake and authentication.
     #[arg(long, global = true, default_value_t = 10, value_name = "S")]
     pub connect_timeout: u64,
@@ -65,6 +68,14 @@ pub enum Command {
         follow: bool,
         #[arg(short = 'n', long, default_value_t = 20)]
         lines: u32,
+    },
+    /// Forward a local port to HOST's view of REMOTE_HOST:PORT (like ssh -L), until Ctrl-C.
+    Tunnel {
+        host: String,
+        port: u16,
+        /// The address to reach from HOST (default: HOST itself, 127.0.0.1).
+        #[arg(long, default_value = "127.0.0.1")]
+        remote_host: String,
     },
     /// The lab: a fleet of real Debian hosts on this machine (needs root).
     #[command(subcommand)]

@@ -61,10 +61,33 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             follow,
             lines,
         ),
+        Some(Command::Tunnel {
+            host,
+            port,
+            remote_host,
+        }) => tunnel(&cli.global, &host, port, &remote_host),
         None => Err(eyre!(
             "the full-screen console is not built yet; try `kbz inventory show`"
         )),
     }
+}
+
+fn tunnel(global: &Global, host: &str, port: u16, remote_host: &str) -> Result<ExitCode> {
+    let (fleet, pool) = remote::fleet_and_pool(global)?;
+    let chosen = crate::inventory::select(&fleet, host).map_err(|e| eyre!(e))?;
+    let [h] = chosen.as_slice() else {
+        return Err(eyre!("{host:?} names {} hosts; a tunnel goes through one", chosen.len()));
+    };
+    let target = pool.target(h);
+    remote::runtime()?.block_on(async {
+        let t = pool
+            .tunnel(&target, remote_host, port)
+            .await
+            .map_err(|s| eyre!("{host}: {}", s.explain(host)))?;
+        outln!("{} -> {host} -> {remote_host}:{port}  (Ctrl-C to close)", t.local);
+        let _ = tokio::signal::ctrl_c().await;
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 fn info(global: &Global) -> Result<ExitCode> {

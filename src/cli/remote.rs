@@ -20,6 +20,9 @@ pub fn fleet_and_pool(global: &Global) -> Result<(Fleet, Pool)> {
         opts = opts.with_lab(&lab.key, &lab.known_hosts);
     }
     opts.accept_new = global.accept_new;
+    if let Some(cfg) = &global.ssh_config {
+        opts.ssh_config = Some(cfg.clone());
+    }
     opts.connect_timeout = Duration::from_secs(global.connect_timeout.max(1));
     let pool = Pool::new(opts).map_err(|e| eyre!(e))?;
     Ok((fleet, pool))

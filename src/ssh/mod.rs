@@ -8,8 +8,10 @@ pub mod known_hosts;
 pub mod pool;
 pub mod quote;
 pub mod target;
+pub mod tunnel;
 
 pub use client::ConnState;
 pub use exec::{Exec, ExecEvent, ExecSpec, Exit, LineBuffer, Payload, Stream};
 pub use pool::{ConnEvent, Pool};
 pub use target::{SshOptions, Target};
+pub use tunnel::Tunnel;

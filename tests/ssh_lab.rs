@@ -308,46 +308,64 @@ fn check_non_root_and_sudo(ip: &str) {
     assert_eq!(list[0]["stdout"], "0\n");
 }
 
+/// Collects a child's output as it comes, so a test can wait for a line.
+fn tail_output(
+    child: &mut Child,
+) -> (
+    std::sync::Arc<std::sync::Mutex<String>>,
+    std::sync::Arc<std::sync::Mutex<String>>,
+) {
+    let pipe = |mut r: Box<dyn Read + Send>| {
+        let buf = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let b = buf.clone();
+        std::thread::spawn(move || {
+            let mut chunk = [0u8; 4096];
+            while let Ok(n) = r.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                b.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&chunk[..n]));
+            }
+        });
+        buf
+    };
+    (
+        pipe(Box::new(child.stdout.take().unwrap())),
+        pipe(Box::new(child.stderr.take().unwrap())),
+    )
+}
+
 fn check_logs_follow_restart(ip: &str) {
     let mut child = kbz_spawn(&["--lab", "logs", "queue-02", "--follow", "-n", "1"]);
-    std::thread::sleep(Duration::from_secs(2));
+    let (out, err) = tail_output(&mut child);
+    std::thread::sleep(Duration::from_secs(1));
     assert!(
         openssh(ip, "logger -t kbz-test before-restart", 5)
             .status
             .success()
     );
-    std::thread::sleep(Duration::from_secs(1));
+    wait_for(
+        "the line before the restart",
+        Duration::from_secs(10),
+        || out.lock().unwrap().contains(": before-restart"),
+    );
     kbz_ok(&["lab", "fault", "queue-02", "restart"]);
     assert!(
         openssh(ip, "logger -t kbz-test after-restart", 5)
             .status
             .success()
     );
-    std::thread::sleep(Duration::from_secs(4));
+    wait_for(
+        "the stream to resume after the restart",
+        Duration::from_secs(30),
+        || out.lock().unwrap().contains(": after-restart"),
+    );
     interrupt(&child);
     let _ = child.wait();
-    let mut out = String::new();
-    let mut err = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
-    assert!(
-        out.contains("kbz-test[") && out.contains(": before-restart"),
-        "{out}"
-    );
-    assert!(
-        out.contains(": after-restart"),
-        "the stream resumed after the restart:\n{out}\n{err}"
-    );
+    let out = out.lock().unwrap().clone();
+    let err = err.lock().unwrap().clone();
     assert!(
         err.contains("reconnecting") && err.contains("reconnected"),
         "the loss and the resume are said: {err}"
@@ -355,7 +373,7 @@ fn check_logs_follow_restart(ip: &str) {
     assert_eq!(
         out.matches(": before-restart").count(),
         1,
-        "nothing repeated after the reconnect"
+        "nothing repeated after the reconnect:\n{out}"
     );
 }
 
@@ -369,26 +387,102 @@ fn check_proxy_jump_and_tunnel(hosts: &[(String, String)]) {
     )
     .unwrap();
     let cfg = cfg.to_string_lossy().to_string();
-    let (ok, list) = exec_json(&["--lab", "--ssh-config", &cfg, "exec", "redis-03", "--json", "--", "echo $SSH_CONNECTION"]);
+    let (ok, list) = exec_json(&[
+        "--lab",
+        "--ssh-config",
+        &cfg,
+        "exec",
+        "redis-03",
+        "--json",
+        "--",
+        "echo $SSH_CONNECTION",
+    ]);
     assert!(ok, "{list:?}");
-    let seen_from = list[0]["stdout"].as_str().unwrap().split_whitespace().next().unwrap_or_default().to_string();
-    assert_eq!(seen_from, install, "redis-03 was reached through install-01");
+    let seen_from = list[0]["stdout"]
+        .as_str()
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(
+        seen_from, install,
+        "redis-03 was reached through install-01"
+    );
 
     let mut child = kbz_spawn(&["--lab", "tunnel", "db-master-01", "22"]);
     let mut first = String::new();
     {
         use std::io::BufRead;
         let stdout = child.stdout.as_mut().unwrap();
-        std::io::BufReader::new(stdout).read_line(&mut first).unwrap();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut first)
+            .unwrap();
     }
     let local = first.split_whitespace().next().unwrap().to_string();
     let mut sock = std::net::TcpStream::connect(&local).unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let mut banner = [0u8; 8];
     sock.read_exact(&mut banner).unwrap();
-    assert_eq!(&banner, b"SSH-2.0-", "db-master-01's sshd answered through the tunnel");
+    assert_eq!(
+        &banner, b"SSH-2.0-",
+        "db-master-01's sshd answered through the tunnel"
+    );
     interrupt(&child);
     let _ = child.wait();
+}
+
+/// A script sent on stdin with awkward arguments, through the library's own pool, and two
+/// channels at once on one connection.
+fn check_script_through_the_engine() {
+    use keybuzz_console::inventory::{Fleet, Inventory, RuleSet};
+    use keybuzz_console::ssh::{ExecEvent, ExecSpec, Exit, Payload, Pool, SshOptions};
+    let inv = Inventory::load(&lab_dir().join("servers.tsv")).unwrap();
+    let fleet = Fleet::new(&inv, None, &RuleSet::builtin()).unwrap();
+    let opts = SshOptions::user_defaults().with_lab(
+        &lab_dir().join("id_ed25519"),
+        &lab_dir().join("known_hosts"),
+    );
+    let pool = Pool::new(opts).unwrap();
+    let target = pool.target(fleet.host("maria-02").unwrap());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let script = ExecSpec {
+            payload: Payload::Script {
+                body: "set -eu\nprintf '%s|' \"$@\"\necho \"$(hostname)\"\n".into(),
+                args: vec!["two words".into(), "$(id)".into(), "it's".into()],
+            },
+            sudo: false,
+        };
+        let a = pool.exec(&target, &script).await.unwrap();
+        let b = pool
+            .exec(&target, &ExecSpec::command("sleep 0.3; echo second"))
+            .await
+            .unwrap();
+        let collect = |mut e: keybuzz_console::ssh::Exec| async move {
+            let mut out = Vec::new();
+            loop {
+                match e.next().await {
+                    Some(ExecEvent::Data(_, d)) => out.extend_from_slice(&d),
+                    Some(ExecEvent::Exit { exit, .. }) => {
+                        return (String::from_utf8(out).unwrap(), exit);
+                    }
+                    None => panic!("no exit"),
+                }
+            }
+        };
+        let (out_a, exit_a) = collect(a).await;
+        assert_eq!(
+            (out_a.as_str(), &exit_a),
+            ("two words|$(id)|it's|maria-02\n", &Exit::Code(0))
+        );
+        let (out_b, _) = collect(b).await;
+        assert_eq!(out_b, "second\n");
+        assert!(matches!(
+            pool.state("maria-02"),
+            keybuzz_console::ssh::ConnState::Up { .. }
+        ));
+    });
 }
 
 #[test]
@@ -404,5 +498,6 @@ fn ssh_engine_against_the_lab() {
     check_non_root_and_sudo(&ip_of(&hosts, "redis-02"));
     check_logs_follow_restart(&ip_of(&hosts, "queue-02"));
     check_proxy_jump_and_tunnel(&hosts);
+    check_script_through_the_engine();
     kbz_ok(&["lab", "down"]);
 }

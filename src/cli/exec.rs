@@ -79,7 +79,7 @@ pub fn run(
                         (LineBuffer::default(), LineBuffer::default());
                     loop {
                         let event = tokio::select! {
-                            e = exec.events.recv() => e,
+                            e = exec.next() => e,
                             // Once the stop is seen (or its sender gone), wait for the exit.
                             Ok(()) = stop.changed(), if !*stop.borrow() => { exec.cancel(); continue; }
                         };

@@ -58,7 +58,7 @@ pub fn run(
                         _ = tokio::time::sleep(backoff) => {}
                         _ = tokio::signal::ctrl_c() => return Ok(ExitCode::SUCCESS),
                     }
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
                     continue;
                 }
                 Err(state) => return Err(eyre!("{host}: {}", state.explain(host))),
@@ -74,7 +74,7 @@ pub fn run(
             let mut out = LineBuffer::default();
             let exit = loop {
                 let event = tokio::select! {
-                    e = exec.events.recv() => e,
+                    e = exec.next() => e,
                     _ = tokio::signal::ctrl_c() => { exec.cancel(); return Ok(ExitCode::SUCCESS); }
                 };
                 match event {

@@ -76,7 +76,10 @@ fn tunnel(global: &Global, host: &str, port: u16, remote_host: &str) -> Result<E
     let (fleet, pool) = remote::fleet_and_pool(global)?;
     let chosen = crate::inventory::select(&fleet, host).map_err(|e| eyre!(e))?;
     let [h] = chosen.as_slice() else {
-        return Err(eyre!("{host:?} names {} hosts; a tunnel goes through one", chosen.len()));
+        return Err(eyre!(
+            "{host:?} names {} hosts; a tunnel goes through one",
+            chosen.len()
+        ));
     };
     let target = pool.target(h);
     remote::runtime()?.block_on(async {
@@ -84,7 +87,10 @@ fn tunnel(global: &Global, host: &str, port: u16, remote_host: &str) -> Result<E
             .tunnel(&target, remote_host, port)
             .await
             .map_err(|s| eyre!("{host}: {}", s.explain(host)))?;
-        outln!("{} -> {host} -> {remote_host}:{port}  (Ctrl-C to close)", t.local);
+        outln!(
+            "{} -> {host} -> {remote_host}:{port}  (Ctrl-C to close)",
+            t.local
+        );
         let _ = tokio::signal::ctrl_c().await;
         Ok(ExitCode::SUCCESS)
     })

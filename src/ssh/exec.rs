@@ -111,13 +111,19 @@ pub enum ExecEvent {
     Exit { exit: Exit, duration: Duration },
 }
 
-/// A running command. Dropping it cancels the command.
+/// A running command. Dropping it cancels the command. (The event queue is private on
+/// purpose: moving it out alone would drop the rest, and so cancel the command.)
 pub struct Exec {
-    pub events: mpsc::UnboundedReceiver<ExecEvent>,
+    events: mpsc::UnboundedReceiver<ExecEvent>,
     cancel: Option<oneshot::Sender<()>>,
 }
 
 impl Exec {
+    /// The next output chunk or the exit; `None` after the exit.
+    pub async fn next(&mut self) -> Option<ExecEvent> {
+        self.events.recv().await
+    }
+
     /// Stops the remote command (its whole process group); the last event is
     /// `Exit::Cancelled`.
     pub fn cancel(&mut self) {

@@ -25,15 +25,22 @@ impl Drop for Tunnel {
 impl Pool {
     /// Opens `127.0.0.1:<free port>` here; each connection to it becomes a direct-tcpip
     /// channel to `remote_host:remote_port` from `target`, on the target's one connection.
-    pub async fn tunnel(&self, target: &Target, remote_host: &str, remote_port: u16) -> Result<Tunnel, ConnState> {
+    pub async fn tunnel(
+        &self,
+        target: &Target,
+        remote_host: &str,
+        remote_port: u16,
+    ) -> Result<Tunnel, ConnState> {
         // Connect now, so that an unreachable host fails here rather than at first use.
         self.connection(target).await?;
         let listener = TcpListener::bind(("127.0.0.1", 0))
             .await
-            .map_err(|e| ConnState::Down { reason: format!("local listener: {e}") })?;
-        let local = listener
-            .local_addr()
-            .map_err(|e| ConnState::Down { reason: format!("local listener: {e}") })?;
+            .map_err(|e| ConnState::Down {
+                reason: format!("local listener: {e}"),
+            })?;
+        let local = listener.local_addr().map_err(|e| ConnState::Down {
+            reason: format!("local listener: {e}"),
+        })?;
         let pool = self.clone();
         let target = target.clone();
         let remote_host = remote_host.to_string();
@@ -48,7 +55,12 @@ impl Pool {
                     };
                     let channel = lease
                         .conn
-                        .channel_open_direct_tcpip(remote_host, u32::from(remote_port), peer.ip().to_string(), u32::from(peer.port()))
+                        .channel_open_direct_tcpip(
+                            remote_host,
+                            u32::from(remote_port),
+                            peer.ip().to_string(),
+                            u32::from(peer.port()),
+                        )
                         .await;
                     if let Ok(channel) = channel {
                         let mut stream = channel.into_stream();

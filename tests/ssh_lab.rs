@@ -8,17 +8,6 @@ use std::io::Read;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn kbz_spawn(args: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_kbz"))
-        .args(args)
-        .env("XDG_STATE_HOME", state_home())
-        .env_remove("KBZ_INVENTORY")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn kbz")
-}
-
 fn interrupt(child: &Child) {
     // SAFETY: signals a child this test started.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };

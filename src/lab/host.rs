@@ -39,21 +39,7 @@ pub fn host_pubkey(ctx: &Ctx, name: &str) -> Result<String, String> {
         if let Some(parent) = key.parent() {
             std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
         }
-        let k = key.to_string_lossy();
-        sys::run(
-            "ssh-keygen",
-            &[
-                "-q",
-                "-t",
-                "ed25519",
-                "-N",
-                "",
-                "-C",
-                &format!("root@{name}"),
-                "-f",
-                &k,
-            ],
-        )?;
+        sys::keygen(&key, &format!("root@{name}"))?;
     }
     let pubkey = std::fs::read_to_string(key.with_extension("pub"))
         .map_err(|e| format!("cannot read {name}'s host key: {e}"))?;

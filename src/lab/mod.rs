@@ -112,20 +112,7 @@ pub fn up(
     save(&p, &state)?;
     std::fs::create_dir_all(&p.hosts).map_err(|e| format!("{}: {e}", p.hosts.display()))?;
     if !p.key.is_file() {
-        sys::run(
-            "ssh-keygen",
-            &[
-                "-q",
-                "-t",
-                "ed25519",
-                "-N",
-                "",
-                "-C",
-                "kbz-lab",
-                "-f",
-                &p.key.to_string_lossy(),
-            ],
-        )?;
+        sys::keygen(&p.key, "kbz-lab")?;
     }
     raise_inotify_limits(progress);
     net::bridge_up(state.net, &p.dir)?;

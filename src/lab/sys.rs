@@ -35,6 +35,16 @@ pub fn run_quiet(program: &str, args: &[&str]) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// Makes an ed25519 key pair at `path` (and `path.pub`) with OpenSSH's ssh-keygen.
+pub fn keygen(path: &Path, comment: &str) -> Result<(), String> {
+    let p = path.to_string_lossy();
+    run(
+        "ssh-keygen",
+        &["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", &p],
+    )
+    .map(|_| ())
+}
+
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() == 0 }

@@ -40,19 +40,24 @@ pub fn require_lab_prerequisites() {
     }
 }
 
-/// Runs kbz with the tests' state dir; stdout and stderr captured. A kbz that has not ended
-/// after 3 minutes is killed and fails the test (a hang must not stall the suite).
-pub fn kbz(args: &[&str]) -> Output {
-    use std::io::Read;
+/// Starts kbz with the tests' state dir, stdout and stderr piped.
+pub fn kbz_spawn(args: &[&str]) -> std::process::Child {
     use std::process::Stdio;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kbz"))
+    Command::new(env!("CARGO_BIN_EXE_kbz"))
         .args(args)
         .env("XDG_STATE_HOME", state_home())
         .env_remove("KBZ_INVENTORY")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("run kbz");
+        .expect("spawn kbz")
+}
+
+/// Runs kbz with the tests' state dir; stdout and stderr captured. A kbz that has not ended
+/// after 3 minutes is killed and fails the test (a hang must not stall the suite).
+pub fn kbz(args: &[&str]) -> Output {
+    use std::io::Read;
+    let mut child = kbz_spawn(args);
     let mut out = child.stdout.take().expect("stdout");
     let mut err = child.stderr.take().expect("stderr");
     let reader = std::thread::spawn(move || {

@@ -474,6 +474,50 @@ fn check_script_through_the_engine() {
     });
 }
 
+/// A dead host is backed off: the next attempt within the backoff fails at once with the same
+/// reason instead of waiting for another connect timeout; once it is back, it reconnects.
+fn check_dead_host_backoff() {
+    use keybuzz_console::inventory::{Fleet, Inventory, RuleSet};
+    use keybuzz_console::ssh::{ConnState, ExecSpec, Pool, SshOptions};
+    let inv = Inventory::load(&lab_dir().join("servers.tsv")).unwrap();
+    let fleet = Fleet::new(&inv, None, &RuleSet::builtin()).unwrap();
+    let mut opts = SshOptions::user_defaults().with_lab(
+        &lab_dir().join("id_ed25519"),
+        &lab_dir().join("known_hosts"),
+    );
+    opts.connect_timeout = Duration::from_secs(2);
+    let pool = Pool::new(opts).unwrap();
+    let target = pool.target(fleet.host("maria-03").unwrap());
+    kbz_ok(&["lab", "fault", "maria-03", "cut"]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let start = Instant::now();
+        assert!(
+            pool.exec(&target, &ExecSpec::command("true"))
+                .await
+                .is_err()
+        );
+        assert!(
+            start.elapsed() >= Duration::from_secs(2),
+            "the first attempt waits for the timeout"
+        );
+        let again = Instant::now();
+        let err = pool.exec(&target, &ExecSpec::command("true")).await.err();
+        assert!(
+            again.elapsed() < Duration::from_millis(200),
+            "backed off: {:?}",
+            again.elapsed()
+        );
+        assert!(matches!(err, Some(ConnState::Down { .. })), "{err:?}");
+        kbz_ok(&["lab", "fault", "maria-03", "restore"]);
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        assert!(
+            pool.exec(&target, &ExecSpec::command("true")).await.is_ok(),
+            "reconnects after the backoff"
+        );
+    });
+}
+
 #[test]
 fn ssh_engine_against_the_lab() {
     require_lab_prerequisites();
@@ -488,5 +532,6 @@ fn ssh_engine_against_the_lab() {
     check_logs_follow_restart(&ip_of(&hosts, "queue-02"));
     check_proxy_jump_and_tunnel(&hosts);
     check_script_through_the_engine();
+    check_dead_host_backoff();
     kbz_ok(&["lab", "down"]);
 }

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast};
 
 /// A host's connection state changed.
@@ -23,7 +24,21 @@ pub struct ConnEvent {
 struct Slot {
     conn: tokio::sync::Mutex<Option<Arc<Conn>>>,
     channels: Arc<Semaphore>,
+    /// After a failed connect: no new attempt before this instant (the failure is returned
+    /// at once), and the next wait if the attempt after it fails too.
+    backoff: Mutex<Option<Backoff>>,
 }
+
+#[derive(Clone)]
+struct Backoff {
+    until: Instant,
+    next: Duration,
+    state: ConnState,
+}
+
+/// A dead host is retried after 0.5 s, then 1, 2, 4, 8, 10 s...: backed off, not hammered.
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 struct Inner {
     opts: SshOptions,
@@ -110,6 +125,7 @@ impl Pool {
                 Arc::new(Slot {
                     conn: tokio::sync::Mutex::new(None),
                     channels: Arc::new(Semaphore::new(cap)),
+                    backoff: Mutex::new(None),
                 })
             })
             .clone()
@@ -145,6 +161,12 @@ impl Pool {
             {
                 return Ok(c.clone());
             }
+            let backoff = slot.backoff.lock().ok().and_then(|b| b.clone());
+            if let Some(b) = &backoff
+                && Instant::now() < b.until
+            {
+                return Err(b.state.clone());
+            }
             let via = match &target.jump {
                 Some(j) => Some(self.connection(j).await.map_err(|s| ConnState::Down {
                     reason: format!("jump host {}: {}", j.alias, s.explain(&j.alias)),
@@ -167,6 +189,9 @@ impl Pool {
                 Ok((conn, rtt)) => {
                     let conn = Arc::new(conn);
                     *guard = Some(conn.clone());
+                    if let Ok(mut b) = slot.backoff.lock() {
+                        *b = None;
+                    }
                     self.set_state(
                         &target.alias,
                         ConnState::Up {
@@ -177,6 +202,14 @@ impl Pool {
                 }
                 Err(state) => {
                     *guard = None;
+                    let wait = backoff.map_or(FIRST_BACKOFF, |b| b.next);
+                    if let Ok(mut b) = slot.backoff.lock() {
+                        *b = Some(Backoff {
+                            until: Instant::now() + wait,
+                            next: (wait * 2).min(MAX_BACKOFF),
+                            state: state.clone(),
+                        });
+                    }
                     self.set_state(&target.alias, state.clone());
                     Err(state)
                 }

@@ -3,7 +3,9 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod cli;
+pub mod engine;
 pub mod inventory;
 pub mod lab;
 pub mod paths;
 pub mod ssh;
+pub mod tui;

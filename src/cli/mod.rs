@@ -66,10 +66,23 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             port,
             remote_host,
         }) => tunnel(&cli.global, &host, port, &remote_host),
-        None => Err(eyre!(
-            "the full-screen console is not built yet; try `kbz inventory show`"
-        )),
+        None => console(&cli.global),
     }
+}
+
+/// `kbz` alone: the full-screen console, when there is a terminal to draw on.
+fn console(global: &Global) -> Result<ExitCode> {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        eprintln!(
+            "kbz: stdout is not a terminal, so no console; headless commands: `kbz inventory show --json`, \
+             `kbz exec SELECTOR -- CMD`, `kbz logs HOST`, `kbz lab status --json`"
+        );
+        return Ok(ExitCode::from(2));
+    }
+    let (fleet, pool) = remote::fleet_and_pool(global)?;
+    remote::runtime()?.block_on(crate::tui::run(fleet, pool))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn tunnel(global: &Global, host: &str, port: u16, remote_host: &str) -> Result<ExitCode> {

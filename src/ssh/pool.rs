@@ -217,6 +217,38 @@ impl Pool {
         })
     }
 
+    /// An SSH-level round trip on the host's connection (no remote process), connecting first
+    /// if needed. No answer within `timeout` marks the host down and drops the connection, so
+    /// the next use reconnects.
+    pub async fn ping(&self, target: &Target, timeout: Duration) -> Result<Duration, ConnState> {
+        let conn = self.connection(target).await?;
+        let start = Instant::now();
+        match tokio::time::timeout(timeout, conn.send_ping()).await {
+            Ok(Ok(())) if !conn.is_closed() => {
+                let rtt = start.elapsed();
+                self.set_state(
+                    &target.alias,
+                    ConnState::Up {
+                        rtt_ms: rtt.as_secs_f64() * 1000.0,
+                    },
+                );
+                Ok(rtt)
+            }
+            outcome => {
+                let state = ConnState::Down {
+                    reason: match outcome {
+                        Err(_) => format!("no answer for {:.0} s", timeout.as_secs_f64()),
+                        _ => "connection closed".into(),
+                    },
+                };
+                let slot = self.slot(target);
+                *slot.conn.lock().await = None;
+                self.set_state(&target.alias, state.clone());
+                Err(state)
+            }
+        }
+    }
+
     /// Marks a host down after its connection was lost mid-use.
     pub fn lost(&self, target: &Target, reason: &str) {
         self.set_state(

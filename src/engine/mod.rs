@@ -1,0 +1,4 @@
+//! The engine side the front ends read: what is known of each host, kept up to date by
+//! background tasks. No terminal code here.
+
+pub mod monitor;

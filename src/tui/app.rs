@@ -1,0 +1,120 @@
+//! The console's state and how actions and engine events change it. Pure: no terminal, no
+//! I/O, so it can be driven by tests.
+
+use super::keys::Action;
+use crate::inventory::Fleet;
+use crate::ssh::{ConnEvent, ConnState};
+use std::collections::HashMap;
+
+/// A group in the clusters list: a cluster, every host, or the hosts outside clusters.
+pub struct Group {
+    pub name: String,
+    pub label: String,
+    pub hosts: Vec<String>,
+}
+
+pub struct App {
+    pub fleet: Fleet,
+    pub groups: Vec<Group>,
+    pub states: HashMap<String, ConnState>,
+    pub group: usize,
+    pub host: usize,
+    /// Tiles per row in the last frame, for moving up and down the grid.
+    pub columns: usize,
+    pub show_help: bool,
+    pub quit: bool,
+}
+
+impl App {
+    pub fn new(fleet: Fleet) -> App {
+        let mut groups = vec![Group {
+            name: "all".into(),
+            label: "every host".into(),
+            hosts: fleet.hosts.iter().map(|h| h.hostname.clone()).collect(),
+        }];
+        for c in &fleet.clusters {
+            groups.push(Group {
+                name: c.name.clone(),
+                label: c.technology.label().into(),
+                hosts: c.hosts.clone(),
+            });
+        }
+        let plain: Vec<String> = fleet.plain_hosts().map(|h| h.hostname.clone()).collect();
+        if !plain.is_empty() {
+            groups.push(Group {
+                name: "other hosts".into(),
+                label: "outside clusters".into(),
+                hosts: plain,
+            });
+        }
+        App {
+            fleet,
+            groups,
+            states: HashMap::new(),
+            group: 0,
+            host: 0,
+            columns: 1,
+            show_help: false,
+            quit: false,
+        }
+    }
+
+    pub fn state(&self, host: &str) -> &ConnState {
+        self.states.get(host).unwrap_or(&ConnState::Idle)
+    }
+
+    pub fn selected_hosts(&self) -> &[String] {
+        self.groups
+            .get(self.group)
+            .map_or(&[], |g| g.hosts.as_slice())
+    }
+
+    /// (up, down, unknown) over the given hosts.
+    pub fn counts<'a>(&self, hosts: impl IntoIterator<Item = &'a String>) -> (usize, usize, usize) {
+        let (mut up, mut down, mut unknown) = (0, 0, 0);
+        for h in hosts {
+            match self.state(h) {
+                ConnState::Up { .. } => up += 1,
+                ConnState::Idle | ConnState::Connecting => unknown += 1,
+                _ => down += 1,
+            }
+        }
+        (up, down, unknown)
+    }
+
+    pub fn on_conn(&mut self, event: ConnEvent) {
+        // "connecting" while the host was already known up or down would only flicker.
+        if event.state == ConnState::Connecting && self.states.contains_key(&event.host) {
+            return;
+        }
+        self.states.insert(event.host, event.state);
+    }
+
+    pub fn apply(&mut self, action: Action) {
+        if self.show_help {
+            if matches!(action, Action::ToggleHelp | Action::Quit) {
+                self.show_help = false;
+            }
+            return;
+        }
+        let n_hosts = self.selected_hosts().len();
+        match action {
+            Action::Quit => self.quit = true,
+            Action::ToggleHelp => self.show_help = true,
+            Action::NextCluster => {
+                self.group = (self.group + 1) % self.groups.len().max(1);
+                self.host = 0;
+            }
+            Action::PrevCluster => {
+                self.group = (self.group + self.groups.len().max(1) - 1) % self.groups.len().max(1);
+                self.host = 0;
+            }
+            Action::NextHost => self.host = (self.host + 1).min(n_hosts.saturating_sub(1)),
+            Action::PrevHost => self.host = self.host.saturating_sub(1),
+            Action::HostRowDown => {
+                self.host = (self.host + self.columns).min(n_hosts.saturating_sub(1))
+            }
+            Action::HostRowUp => self.host = self.host.saturating_sub(self.columns),
+        }
+    }
+}

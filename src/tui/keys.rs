@@ -1,0 +1,120 @@
+//! The one key table: the event loop maps keys through it, and the hint bar and the help
+//! screen are generated from it, so they never drift from what keys do.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Quit,
+    ToggleHelp,
+    NextCluster,
+    PrevCluster,
+    NextHost,
+    PrevHost,
+    HostRowDown,
+    HostRowUp,
+}
+
+pub struct Binding {
+    pub keys: &'static [KeyCode],
+    /// How the hint bar and help write the keys.
+    pub label: &'static str,
+    pub action: Action,
+    pub help: &'static str,
+    /// Shown in the hint bar (the help screen shows every binding).
+    pub hint: bool,
+}
+
+pub const BINDINGS: &[Binding] = &[
+    Binding {
+        keys: &[KeyCode::Char('j'), KeyCode::Down],
+        label: "j/↓",
+        action: Action::NextCluster,
+        help: "next cluster",
+        hint: true,
+    },
+    Binding {
+        keys: &[KeyCode::Char('k'), KeyCode::Up],
+        label: "k/↑",
+        action: Action::PrevCluster,
+        help: "previous cluster",
+        hint: true,
+    },
+    Binding {
+        keys: &[KeyCode::Char('l'), KeyCode::Right],
+        label: "l/→",
+        action: Action::NextHost,
+        help: "next host",
+        hint: true,
+    },
+    Binding {
+        keys: &[KeyCode::Char('h'), KeyCode::Left],
+        label: "h/←",
+        action: Action::PrevHost,
+        help: "previous host",
+        hint: true,
+    },
+    Binding {
+        keys: &[KeyCode::Char('J'), KeyCode::PageDown],
+        label: "J/PgDn",
+        action: Action::HostRowDown,
+        help: "host one row down",
+        hint: false,
+    },
+    Binding {
+        keys: &[KeyCode::Char('K'), KeyCode::PageUp],
+        label: "K/PgUp",
+        action: Action::HostRowUp,
+        help: "host one row up",
+        hint: false,
+    },
+    Binding {
+        keys: &[KeyCode::Char('?')],
+        label: "?",
+        action: Action::ToggleHelp,
+        help: "help",
+        hint: true,
+    },
+    Binding {
+        keys: &[KeyCode::Char('q'), KeyCode::Esc],
+        label: "q",
+        action: Action::Quit,
+        help: "quit (or close help)",
+        hint: true,
+    },
+];
+
+/// The action a key press means, if any. Ctrl-C always quits.
+pub fn action_for(key: KeyEvent) -> Option<Action> {
+    if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
+        return Some(Action::Quit);
+    }
+    BINDINGS
+        .iter()
+        .find(|b| b.keys.contains(&key.code))
+        .map(|b| b.action)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_key_is_bound_twice() {
+        let mut seen = Vec::new();
+        for b in BINDINGS {
+            for k in b.keys {
+                assert!(!seen.contains(k), "{k:?} bound twice");
+                seen.push(*k);
+            }
+        }
+        assert_eq!(
+            action_for(KeyEvent::new(KeyCode::Down, KeyModifiers::NONE)),
+            Some(Action::NextCluster)
+        );
+        assert_eq!(
+            action_for(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
+            Some(Action::Quit)
+        );
+    }
+}

@@ -1,0 +1,80 @@
+//! The full-screen console (`kbz` with no subcommand). A `tokio::select!` loop over terminal
+//! input, engine events and a clock tick; every queued event is applied before one frame is
+//! drawn. The terminal is restored on quit, error and panic.
+
+mod app;
+mod keys;
+mod view;
+
+pub use app::App;
+
+use crate::engine::monitor;
+use crate::inventory::Fleet;
+use crate::ssh::Pool;
+use crossterm::event::{Event, EventStream, KeyEventKind};
+use futures_util::StreamExt;
+use std::time::Duration;
+use tokio::sync::broadcast::error::TryRecvError;
+
+/// Runs the console until the operator quits.
+pub async fn run(fleet: Fleet, pool: Pool) -> std::io::Result<()> {
+    let targets = fleet.hosts.iter().map(|h| pool.target(h)).collect();
+    let mut conn_events = pool.subscribe();
+    let watchers = monitor::spawn(&pool, targets, Duration::from_secs(2));
+    let mut app = App::new(fleet);
+    let mut terminal = ratatui::init();
+    let mut input = EventStream::new();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let result = loop {
+        if let Err(e) = terminal.draw(|f| view::draw(f, &mut app, &clock())) {
+            break Err(e);
+        }
+        tokio::select! {
+            ev = input.next() => match ev {
+                Some(Ok(Event::Key(key))) if key.kind == KeyEventKind::Press => {
+                    if let Some(action) = keys::action_for(key) {
+                        app.apply(action);
+                    }
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => break Err(e),
+                None => break Ok(()),
+            },
+            ev = conn_events.recv() => {
+                if let Ok(ev) = ev {
+                    app.on_conn(ev);
+                }
+                // Drain what else is queued, then draw once.
+                loop {
+                    match conn_events.try_recv() {
+                        Ok(ev) => app.on_conn(ev),
+                        Err(TryRecvError::Lagged(_)) => continue,
+                        Err(_) => break,
+                    }
+                }
+            }
+            _ = tick.tick() => {}
+        }
+        if app.quit {
+            break Ok(());
+        }
+    };
+    ratatui::restore();
+    for w in watchers {
+        w.abort();
+    }
+    result
+}
+
+/// UTC wall clock, HH:MM:SS.
+fn clock() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    format!(
+        "{:02}:{:02}:{:02} UTC",
+        secs / 3600 % 24,
+        secs / 60 % 60,
+        secs % 60
+    )
+}

@@ -25,63 +25,17 @@ pub struct Binding {
     pub hint: bool,
 }
 
+/// In the order the hint bar shows them: what a newcomer needs first.
+#[rustfmt::skip]
 pub const BINDINGS: &[Binding] = &[
-    Binding {
-        keys: &[KeyCode::Char('j'), KeyCode::Down],
-        label: "j/↓",
-        action: Action::NextCluster,
-        help: "next cluster",
-        hint: true,
-    },
-    Binding {
-        keys: &[KeyCode::Char('k'), KeyCode::Up],
-        label: "k/↑",
-        action: Action::PrevCluster,
-        help: "previous cluster",
-        hint: true,
-    },
-    Binding {
-        keys: &[KeyCode::Char('l'), KeyCode::Right],
-        label: "l/→",
-        action: Action::NextHost,
-        help: "next host",
-        hint: true,
-    },
-    Binding {
-        keys: &[KeyCode::Char('h'), KeyCode::Left],
-        label: "h/←",
-        action: Action::PrevHost,
-        help: "previous host",
-        hint: true,
-    },
-    Binding {
-        keys: &[KeyCode::Char('J'), KeyCode::PageDown],
-        label: "J/PgDn",
-        action: Action::HostRowDown,
-        help: "host one row down",
-        hint: false,
-    },
-    Binding {
-        keys: &[KeyCode::Char('K'), KeyCode::PageUp],
-        label: "K/PgUp",
-        action: Action::HostRowUp,
-        help: "host one row up",
-        hint: false,
-    },
-    Binding {
-        keys: &[KeyCode::Char('?')],
-        label: "?",
-        action: Action::ToggleHelp,
-        help: "help",
-        hint: true,
-    },
-    Binding {
-        keys: &[KeyCode::Char('q'), KeyCode::Esc],
-        label: "q",
-        action: Action::Quit,
-        help: "quit (or close help)",
-        hint: true,
-    },
+    Binding { keys: &[KeyCode::Char('q'), KeyCode::Esc], label: "q", action: Action::Quit, help: "quit (or close help)", hint: true },
+    Binding { keys: &[KeyCode::Char('?')], label: "?", action: Action::ToggleHelp, help: "help", hint: true },
+    Binding { keys: &[KeyCode::Char('j'), KeyCode::Down], label: "j/↓", action: Action::NextCluster, help: "next cluster", hint: true },
+    Binding { keys: &[KeyCode::Char('k'), KeyCode::Up], label: "k/↑", action: Action::PrevCluster, help: "previous cluster", hint: true },
+    Binding { keys: &[KeyCode::Char('l'), KeyCode::Right], label: "l/→", action: Action::NextHost, help: "next host", hint: true },
+    Binding { keys: &[KeyCode::Char('h'), KeyCode::Left], label: "h/←", action: Action::PrevHost, help: "previous host", hint: true },
+    Binding { keys: &[KeyCode::Char('J'), KeyCode::PageDown], label: "J/PgDn", action: Action::HostRowDown, help: "host one row down", hint: false },
+    Binding { keys: &[KeyCode::Char('K'), KeyCode::PageUp], label: "K/PgUp", action: Action::HostRowUp, help: "host one row up", hint: false },
 ];
 
 /// The action a key press means, if any. Ctrl-C always quits.

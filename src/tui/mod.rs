@@ -78,3 +78,6 @@ fn clock() -> String {
         secs % 60
     )
 }
+
+#[cfg(test)]
+mod tests;

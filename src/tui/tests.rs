@@ -1,0 +1,95 @@
+//! Snapshots of the console, driven by real key events through the key table, at 80x24 and
+//! 160x45. Deterministic: fixed clock, fixed connection states.
+
+use super::app::App;
+use super::{keys, view};
+use crate::inventory::{Fleet, Inventory, RuleSet};
+use crate::ssh::{ConnEvent, ConnState};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use std::path::Path;
+
+fn app() -> App {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("servers.example.tsv");
+    let inv = Inventory::load(&path).unwrap();
+    let fleet = Fleet::new(&inv, None, &RuleSet::builtin()).unwrap();
+    let mut app = App::new(fleet);
+    let names: Vec<String> = app.fleet.hosts.iter().map(|h| h.hostname.clone()).collect();
+    for (i, name) in names.into_iter().enumerate() {
+        let state = match i % 7 {
+            3 => ConnState::Down {
+                reason: "timeout after 10 s".into(),
+            },
+            5 => ConnState::Connecting,
+            6 if i == 13 => ConnState::HostKeyChanged {
+                expected: vec![],
+                got: String::new(),
+            },
+            _ => ConnState::Up {
+                rtt_ms: 0.4 + i as f64 / 10.0,
+            },
+        };
+        app.on_conn(ConnEvent { host: name, state });
+    }
+    app
+}
+
+fn press(app: &mut App, keys_pressed: &[KeyCode]) {
+    for k in keys_pressed {
+        if let Some(a) = keys::action_for(KeyEvent::new(*k, KeyModifiers::NONE)) {
+            app.apply(a);
+        }
+    }
+}
+
+fn render(app: &mut App, w: u16, h: u16) -> String {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| view::draw(f, app, "12:00:00 UTC")).unwrap();
+    format!("{}", t.backend())
+}
+
+#[test]
+fn fleet_view_all_hosts() {
+    let mut a = app();
+    insta::assert_snapshot!("fleet_all_160x45", render(&mut a, 160, 45));
+    insta::assert_snapshot!("fleet_all_80x24", render(&mut a, 80, 24));
+}
+
+#[test]
+fn fleet_view_one_cluster_and_selection() {
+    let mut a = app();
+    press(&mut a, &[KeyCode::Down, KeyCode::Char('j'), KeyCode::Right]);
+    assert_eq!(a.groups[a.group].name, "redis");
+    assert_eq!(a.host, 1);
+    insta::assert_snapshot!("fleet_redis_160x45", render(&mut a, 160, 45));
+    insta::assert_snapshot!("fleet_redis_80x24", render(&mut a, 80, 24));
+}
+
+#[test]
+fn grid_scrolls_to_the_selected_host_and_help_opens() {
+    let mut a = app();
+    render(&mut a, 80, 24);
+    press(
+        &mut a,
+        &[
+            KeyCode::PageDown,
+            KeyCode::PageDown,
+            KeyCode::PageDown,
+            KeyCode::PageDown,
+        ],
+    );
+    assert_eq!(a.host, 4 * a.columns);
+    let screen = render(&mut a, 80, 24);
+    let selected = &a.fleet.hosts[a.host].hostname;
+    assert!(
+        screen.contains(selected.as_str()),
+        "the selected host is on screen"
+    );
+    press(&mut a, &[KeyCode::Char('?')]);
+    insta::assert_snapshot!("help_80x24", render(&mut a, 80, 24));
+    press(&mut a, &[KeyCode::Char('q')]);
+    assert!(!a.show_help && !a.quit, "q closes help first");
+    press(&mut a, &[KeyCode::Char('q')]);
+    assert!(a.quit);
+}

@@ -1,0 +1,92 @@
+//! The console as a person sees it, in tmux, against the lab: every host shows up, a cut host's
+//! tile turns down within 5 s and comes back, `q` quits and the terminal is restored. Needs
+//! root and tmux (installed by .ci/setup).
+
+mod common;
+use common::*;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const SESSION: &str = "kbz-e2e";
+
+fn tmux(args: &[&str]) -> String {
+    let out = Command::new("tmux")
+        .args(args)
+        .output()
+        .expect("tmux (apt-get install -y tmux)");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn screen() -> String {
+    tmux(&["capture-pane", "-p", "-t", SESSION])
+}
+
+fn wait_screen(what: &str, timeout: Duration, f: impl Fn(&str) -> bool) -> Duration {
+    let start = Instant::now();
+    loop {
+        let s = screen();
+        if f(&s) {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "timed out waiting for {what}; screen:\n{s}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn console_in_tmux_against_the_lab() {
+    require_lab_prerequisites();
+    kbz_ok(&["lab", "up"]);
+    let _ = tmux(&["kill-session", "-t", SESSION]);
+    tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        SESSION,
+        "-x",
+        "160",
+        "-y",
+        "45",
+        "bash --norc --noprofile",
+    ]);
+    let cmd = format!(
+        "XDG_STATE_HOME={} {} --lab; echo KBZ-EXIT-$?",
+        state_home().display(),
+        env!("CARGO_BIN_EXE_kbz")
+    );
+    tmux(&["send-keys", "-t", SESSION, &cmd, "Enter"]);
+    wait_screen("all 15 lab hosts up", Duration::from_secs(30), |s| {
+        s.contains("15 up · 0 down")
+    });
+
+    kbz_ok(&["lab", "fault", "queue-01", "cut"]);
+    let took = wait_screen("queue-01 down", Duration::from_secs(5), |s| {
+        s.contains("14 up · 1 down") && s.contains("down: no answer")
+    });
+    eprintln!("cut seen on screen after {took:?}");
+    kbz_ok(&["lab", "fault", "queue-01", "restore"]);
+    wait_screen("queue-01 back up", Duration::from_secs(15), |s| {
+        s.contains("15 up · 0 down")
+    });
+
+    // Navigation: the rabbitmq cluster alone.
+    tmux(&["send-keys", "-t", SESSION, "j", "j", "j"]);
+    wait_screen("the rabbitmq cluster", Duration::from_secs(3), |s| {
+        s.contains("rabbitmq · RabbitMQ")
+    });
+
+    tmux(&["send-keys", "-t", SESSION, "q"]);
+    wait_screen("kbz to exit", Duration::from_secs(5), |s| {
+        s.contains("KBZ-EXIT-0")
+    });
+    assert_eq!(
+        tmux(&["display-message", "-p", "-t", SESSION, "#{alternate_on}"]).trim(),
+        "0",
+        "terminal restored"
+    );
+    let _ = tmux(&["kill-session", "-t", SESSION]);
+    kbz_ok(&["lab", "down"]);
+}

@@ -81,3 +81,12 @@ fn clock() -> String {
 
 #[cfg(test)]
 mod tests;
+
+/// Draws one frame of `app` (benchmarks and tests drive the view without a real terminal).
+#[doc(hidden)]
+pub fn draw_frame<B: ratatui::backend::Backend>(
+    terminal: &mut ratatui::Terminal<B>,
+    app: &mut App,
+) {
+    let _ = terminal.draw(|f| view::draw(f, app, "12:00:00 UTC"));
+}

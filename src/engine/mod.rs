@@ -1,4 +1,5 @@
 //! The engine side the front ends read: what is known of each host, kept up to date by
 //! background tasks. No terminal code here.
 
+pub mod logs;
 pub mod monitor;

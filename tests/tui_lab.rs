@@ -1,5 +1,6 @@
-//! The console as a person sees it, in tmux, against the lab: every host shows up, a cut host's
-//! tile turns down within 5 s and comes back, `q` quits and the terminal is restored. Needs
+//! The console as a person sees it, in tmux, against the lab: every host shows up, a host's
+//! journal streams live in the log pane, a cut host's tile turns down within 5 s while the log
+//! pane keeps streaming, `q` quits and the terminal is restored. Needs
 //! root and tmux (installed by .ci/setup).
 
 mod common;
@@ -62,18 +63,47 @@ fn console_in_tmux_against_the_lab() {
         s.contains("15 up · 0 down")
     });
 
+    // The first host's journal in the log pane; a line written there appears live.
+    tmux(&["send-keys", "-t", SESSION, "Enter"]);
+    wait_screen("the log pane", Duration::from_secs(10), |s| {
+        s.contains("logs · db-master-01 · journal · following")
+    });
+    let hosts = lab_hosts();
+    let db = ip_of(&hosts, "db-master-01");
+    assert!(
+        openssh(&db, "logger -t kbz-e2e first-line-from-the-lab", 5)
+            .status
+            .success()
+    );
+    wait_screen("the logger line", Duration::from_secs(5), |s| {
+        s.contains("kbz-e2e[") && s.contains("first-line-from-the-lab")
+    });
+
     kbz_ok(&["lab", "fault", "queue-01", "cut"]);
     let took = wait_screen("queue-01 down", Duration::from_secs(5), |s| {
         s.contains("14 up · 1 down") && s.contains("down: no answer")
     });
     eprintln!("cut seen on screen after {took:?}");
+    // The log pane keeps streaming while another host is cut off.
+    assert!(
+        openssh(
+            &db,
+            "logger -t kbz-e2e second-line-while-queue-01-is-cut",
+            5
+        )
+        .status
+        .success()
+    );
+    wait_screen("the second logger line", Duration::from_secs(5), |s| {
+        s.contains("second-line-while-queue-01-is-cut")
+    });
     kbz_ok(&["lab", "fault", "queue-01", "restore"]);
     wait_screen("queue-01 back up", Duration::from_secs(15), |s| {
         s.contains("15 up · 0 down")
     });
 
-    // Navigation: the rabbitmq cluster alone.
-    tmux(&["send-keys", "-t", SESSION, "j", "j", "j"]);
+    // Close the pane, then the rabbitmq cluster alone.
+    tmux(&["send-keys", "-t", SESSION, "x", "j", "j", "j"]);
     wait_screen("the rabbitmq cluster", Duration::from_secs(3), |s| {
         s.contains("rabbitmq · RabbitMQ")
     });

@@ -2,9 +2,58 @@
 //! I/O, so it can be driven by tests.
 
 use super::keys::Action;
+use crate::engine::logs::LogEvent;
 use crate::inventory::Fleet;
 use crate::ssh::{ConnEvent, ConnState};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+
+/// Lines a log pane keeps; older ones are dropped and counted.
+pub const LOG_CAPACITY: usize = 10_000;
+
+/// A host's live log in the bottom pane.
+pub struct LogPane {
+    pub host: String,
+    pub lines: VecDeque<String>,
+    pub dropped: u64,
+    /// `None` while streaming; otherwise why not (connecting, lost, ended).
+    pub trouble: Option<String>,
+}
+
+impl LogPane {
+    pub fn new(host: &str) -> LogPane {
+        LogPane {
+            host: host.to_string(),
+            lines: VecDeque::new(),
+            dropped: 0,
+            trouble: Some("connecting…".into()),
+        }
+    }
+
+    pub fn on_event(&mut self, event: LogEvent) {
+        match event {
+            LogEvent::Line(l) => {
+                self.trouble = None;
+                if self.lines.len() == LOG_CAPACITY {
+                    self.lines.pop_front();
+                    self.dropped += 1;
+                }
+                self.lines.push_back(l);
+            }
+            LogEvent::Warning(w) => self.lines.push_back(format!("! {w}")),
+            LogEvent::Lost(why) => self.trouble = Some(format!("LOST — reconnecting ({why})")),
+            LogEvent::Resumed(_) => self.trouble = None,
+            LogEvent::Ended(Ok(())) => self.trouble = Some("ended".into()),
+            LogEvent::Ended(Err(e)) => self.trouble = Some(format!("ended: {e}")),
+        }
+    }
+}
+
+/// What the event loop must start or stop for the app (the app itself does no I/O).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    OpenLogs(String),
+    CloseLogs,
+}
 
 /// A group in the clusters list: a cluster, every host, or the hosts outside clusters.
 pub struct Group {
@@ -23,6 +72,8 @@ pub struct App {
     pub columns: usize,
     pub show_help: bool,
     pub quit: bool,
+    pub logs: Option<LogPane>,
+    pub requests: Vec<Request>,
 }
 
 impl App {
@@ -56,6 +107,8 @@ impl App {
             columns: 1,
             show_help: false,
             quit: false,
+            logs: None,
+            requests: Vec::new(),
         }
     }
 
@@ -115,6 +168,17 @@ impl App {
                 self.host = (self.host + self.columns).min(n_hosts.saturating_sub(1))
             }
             Action::HostRowUp => self.host = self.host.saturating_sub(self.columns),
+            Action::OpenLogs => {
+                if let Some(name) = self.selected_hosts().get(self.host).cloned() {
+                    self.logs = Some(LogPane::new(&name));
+                    self.requests.push(Request::OpenLogs(name));
+                }
+            }
+            Action::CloseLogs => {
+                if self.logs.take().is_some() {
+                    self.requests.push(Request::CloseLogs);
+                }
+            }
         }
     }
 }

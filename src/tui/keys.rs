@@ -13,6 +13,8 @@ pub enum Action {
     PrevHost,
     HostRowDown,
     HostRowUp,
+    OpenLogs,
+    CloseLogs,
 }
 
 pub struct Binding {
@@ -30,6 +32,8 @@ pub struct Binding {
 pub const BINDINGS: &[Binding] = &[
     Binding { keys: &[KeyCode::Char('q'), KeyCode::Esc], label: "q", action: Action::Quit, help: "quit (or close help)", hint: true },
     Binding { keys: &[KeyCode::Char('?')], label: "?", action: Action::ToggleHelp, help: "help", hint: true },
+    Binding { keys: &[KeyCode::Enter], label: "⏎", action: Action::OpenLogs, help: "follow the host's journal", hint: true },
+    Binding { keys: &[KeyCode::Char('x')], label: "x", action: Action::CloseLogs, help: "close the log pane", hint: false },
     Binding { keys: &[KeyCode::Char('j'), KeyCode::Down], label: "j/↓", action: Action::NextCluster, help: "next cluster", hint: true },
     Binding { keys: &[KeyCode::Char('k'), KeyCode::Up], label: "k/↑", action: Action::PrevCluster, help: "previous cluster", hint: true },
     Binding { keys: &[KeyCode::Char('l'), KeyCode::Right], label: "l/→", action: Action::NextHost, help: "next host", hint: true },

@@ -7,7 +7,9 @@ mod keys;
 mod view;
 
 pub use app::App;
+use app::Request;
 
+use crate::engine::logs::{self, LogEvent, LogSource};
 use crate::engine::monitor;
 use crate::inventory::Fleet;
 use crate::ssh::Pool;
@@ -25,7 +27,28 @@ pub async fn run(fleet: Fleet, pool: Pool) -> std::io::Result<()> {
     let mut terminal = ratatui::init();
     let mut input = EventStream::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut log_rx: Option<tokio::sync::mpsc::UnboundedReceiver<LogEvent>> = None;
     let result = loop {
+        for request in std::mem::take(&mut app.requests) {
+            // Replacing or dropping the receiver ends the previous stream, whose task then
+            // cancels its remote command.
+            log_rx = match request {
+                Request::OpenLogs(name) => app.fleet.host(&name).map(|h| {
+                    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+                    let source = LogSource::Journal { unit: None };
+                    tokio::spawn(logs::stream(
+                        pool.clone(),
+                        pool.target(h),
+                        source,
+                        true,
+                        200,
+                        tx,
+                    ));
+                    rx
+                }),
+                Request::CloseLogs => None,
+            };
+        }
         if let Err(e) = terminal.draw(|f| view::draw(f, &mut app, &clock())) {
             break Err(e);
         }
@@ -50,6 +73,23 @@ pub async fn run(fleet: Fleet, pool: Pool) -> std::io::Result<()> {
                         Ok(ev) => app.on_conn(ev),
                         Err(TryRecvError::Lagged(_)) => continue,
                         Err(_) => break,
+                    }
+                }
+            }
+            Some(ev) = async {
+                match log_rx.as_mut() {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                if let Some(pane) = app.logs.as_mut() {
+                    pane.on_event(ev);
+                    // Ingest everything queued before drawing: the screen never makes the
+                    // stream wait, and a burst costs one frame.
+                    if let Some(rx) = log_rx.as_mut() {
+                        while let Ok(ev) = rx.try_recv() {
+                            pane.on_event(ev);
+                        }
                     }
                 }
             }

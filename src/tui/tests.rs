@@ -93,3 +93,33 @@ fn grid_scrolls_to_the_selected_host_and_help_opens() {
     press(&mut a, &[KeyCode::Char('q')]);
     assert!(a.quit);
 }
+
+#[test]
+fn log_pane_shows_lines_loss_and_drops() {
+    use super::app::{LOG_CAPACITY, Request};
+    use crate::engine::logs::LogEvent;
+    let mut a = app();
+    press(&mut a, &[KeyCode::Enter]);
+    assert_eq!(a.requests, vec![Request::OpenLogs("db-master-01".into())]);
+    let pane = a.logs.as_mut().unwrap();
+    for i in 0..(LOG_CAPACITY + 5) {
+        pane.on_event(LogEvent::Line(format!(
+            "2026-11-28T12:00:00.000Z app[1]: line {i}"
+        )));
+    }
+    assert_eq!(
+        (pane.lines.len(), pane.dropped),
+        (LOG_CAPACITY, 5),
+        "ring buffer keeps the newest"
+    );
+    pane.on_event(LogEvent::Lost("down: no answer for 2 s".into()));
+    insta::assert_snapshot!("logs_lost_160x45", render(&mut a, 160, 45));
+    a.logs
+        .as_mut()
+        .unwrap()
+        .on_event(LogEvent::Resumed(std::time::Duration::from_secs(3)));
+    assert!(render(&mut a, 160, 45).contains("following"));
+    press(&mut a, &[KeyCode::Char('x')]);
+    assert!(a.logs.is_none());
+    assert_eq!(a.requests.last(), Some(&Request::CloseLogs));
+}

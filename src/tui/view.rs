@@ -31,7 +31,14 @@ pub fn draw(f: &mut Frame, app: &mut App, clock: &str) {
     let [left, grid] =
         Layout::horizontal([Constraint::Length(list_w), Constraint::Min(10)]).areas(body);
     draw_groups(f, app, left);
-    draw_grid(f, app, grid);
+    if app.logs.is_some() {
+        let [top, bottom] =
+            Layout::vertical([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(grid);
+        draw_grid(f, app, top);
+        draw_logs(f, app, bottom);
+    } else {
+        draw_grid(f, app, grid);
+    }
     draw_hints(f, hints);
     if app.show_help {
         draw_help(f, body);
@@ -164,6 +171,38 @@ fn draw_grid(f: &mut Frame, app: &mut App, area: Rect) {
         );
         f.render_widget(p, tile);
     }
+}
+
+fn draw_logs(f: &mut Frame, app: &App, area: Rect) {
+    let Some(pane) = &app.logs else {
+        return;
+    };
+    let (status, style) = match &pane.trouble {
+        None => ("following".to_string(), Style::new().fg(Color::Green)),
+        Some(t) => (
+            t.clone(),
+            Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
+        ),
+    };
+    let title = Line::from(vec![
+        Span::raw(format!(" logs · {} · journal · ", pane.host)),
+        Span::styled(status, style),
+        Span::raw(format!(
+            " · {} lines · {} dropped ",
+            pane.lines.len(),
+            pane.dropped
+        )),
+    ]);
+    let block = Block::bordered().title(title);
+    let inner = block.inner(area);
+    let visible = inner.height as usize;
+    let lines: Vec<Line> = pane
+        .lines
+        .iter()
+        .skip(pane.lines.len().saturating_sub(visible))
+        .map(|l| Line::raw(l.clone()))
+        .collect();
+    f.render_widget(Paragraph::new(lines).block(block), area);
 }
 
 fn draw_hints(f: &mut Frame, area: Rect) {

@@ -231,7 +231,7 @@ mod tests {
             &cfg,
             "Host db-*\n  HostName %h.internal\n  Port 2200\n  User alice\n  IdentityFile /keys/db\n  ProxyJump ops@bastion:2222,jump2\n\n\
              Host bastion\n  HostName 192.0.2.7\n  IdentityFile /keys/bastion\n\n\
-             Host *\n  IdentityFile /keys/default\n  StrictHostKeyChecking no\n",
+             Host *\n  IdentityFile /keys/default\n  ServerAliveCountMax 3\n",
         )
         .unwrap();
         let c = ConfigFile::load(Some(&cfg)).unwrap();

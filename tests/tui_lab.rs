@@ -1,6 +1,7 @@
 //! The console as a person sees it, in tmux, against the lab: every host shows up, a host's
 //! journal streams live in the log pane, a cut host's tile turns down within 5 s while the log
-//! pane keeps streaming, `q` quits and the terminal is restored. Needs
+//! pane keeps streaming, `q` quits and the terminal is restored, ctrl-z / `fg` suspend and
+//! resume, SIGTERM quits cleanly. Needs
 //! root and tmux (installed by .ci/setup).
 
 mod common;
@@ -117,6 +118,54 @@ fn console_in_tmux_against_the_lab() {
         "0",
         "terminal restored"
     );
+
+    // ctrl-z gives the terminal back to the shell, `fg` takes it again, SIGTERM quits cleanly.
+    let bin = env!("CARGO_BIN_EXE_kbz");
+    let cmd = format!("XDG_STATE_HOME={} {bin} --lab", state_home().display());
+    tmux(&["send-keys", "-t", SESSION, &cmd, "Enter"]);
+    wait_screen("the console again", Duration::from_secs(30), |s| {
+        s.contains("15 up · 0 down")
+    });
+    tmux(&["send-keys", "-t", SESSION, "C-z"]);
+    wait_screen("the job stopped", Duration::from_secs(5), |s| {
+        s.contains("Stopped")
+    });
+    assert_eq!(
+        tmux(&["display-message", "-p", "-t", SESSION, "#{alternate_on}"]).trim(),
+        "0"
+    );
+    tmux(&["send-keys", "-t", SESSION, "clear; fg", "Enter"]);
+    wait_screen("the console resumed", Duration::from_secs(10), |s| {
+        s.contains("15 up · 0 down")
+    });
+    assert_eq!(
+        tmux(&["display-message", "-p", "-t", SESSION, "#{alternate_on}"]).trim(),
+        "1"
+    );
+    let pid = Command::new("pgrep")
+        .args(["-n", "-f", &format!("{bin} --lab")])
+        .output()
+        .unwrap();
+    let pid: i32 = String::from_utf8_lossy(&pid.stdout)
+        .trim()
+        .parse()
+        .expect("kbz pid");
+    // SAFETY: signals the kbz this test started.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let start = Instant::now();
+    while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "kbz did not end on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        tmux(&["display-message", "-p", "-t", SESSION, "#{alternate_on}"]).trim(),
+        "0",
+        "terminal restored after SIGTERM"
+    );
+
     let _ = tmux(&["kill-session", "-t", SESSION]);
     kbz_ok(&["lab", "down"]);
 }

@@ -53,6 +53,7 @@ impl LogPane {
 pub enum Request {
     OpenLogs(String),
     CloseLogs,
+    Suspend,
 }
 
 /// A group in the clusters list: a cluster, every host, or the hosts outside clusters.
@@ -174,6 +175,7 @@ impl App {
                     self.requests.push(Request::OpenLogs(name));
                 }
             }
+            Action::Suspend => self.requests.push(Request::Suspend),
             Action::CloseLogs => {
                 if self.logs.take().is_some() {
                     self.requests.push(Request::CloseLogs);

@@ -15,6 +15,8 @@ pub enum Action {
     HostRowUp,
     OpenLogs,
     CloseLogs,
+    /// Ctrl-Z: give the terminal back to the shell; `fg` resumes.
+    Suspend,
 }
 
 pub struct Binding {
@@ -38,14 +40,20 @@ pub const BINDINGS: &[Binding] = &[
     Binding { keys: &[KeyCode::Char('k'), KeyCode::Up], label: "k/↑", action: Action::PrevCluster, help: "previous cluster", hint: true },
     Binding { keys: &[KeyCode::Char('l'), KeyCode::Right], label: "l/→", action: Action::NextHost, help: "next host", hint: true },
     Binding { keys: &[KeyCode::Char('h'), KeyCode::Left], label: "h/←", action: Action::PrevHost, help: "previous host", hint: true },
+    Binding { keys: &[], label: "^Z", action: Action::Suspend, help: "suspend (fg resumes)", hint: false },
+    Binding { keys: &[], label: "^C", action: Action::Quit, help: "quit", hint: false },
     Binding { keys: &[KeyCode::Char('J'), KeyCode::PageDown], label: "J/PgDn", action: Action::HostRowDown, help: "host one row down", hint: false },
     Binding { keys: &[KeyCode::Char('K'), KeyCode::PageUp], label: "K/PgUp", action: Action::HostRowUp, help: "host one row up", hint: false },
 ];
 
 /// The action a key press means, if any. Ctrl-C always quits.
 pub fn action_for(key: KeyEvent) -> Option<Action> {
-    if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
-        return Some(Action::Quit);
+    if key.modifiers.contains(KeyModifiers::CONTROL) {
+        return match key.code {
+            KeyCode::Char('c') => Some(Action::Quit),
+            KeyCode::Char('z') => Some(Action::Suspend),
+            _ => None,
+        };
     }
     BINDINGS
         .iter()

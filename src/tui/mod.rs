@@ -1,6 +1,6 @@
 //! The full-screen console (`kbz` with no subcommand). A `tokio::select!` loop over terminal
 //! input, engine events and a clock tick; every queued event is applied before one frame is
-//! drawn. The terminal is restored on quit, error and panic.
+//! drawn. The terminal is restored on quit, SIGTERM, error and panic; ctrl-z suspends.
 
 mod app;
 mod keys;
@@ -28,8 +28,21 @@ pub async fn run(fleet: Fleet, pool: Pool) -> std::io::Result<()> {
     let mut input = EventStream::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut log_rx: Option<tokio::sync::mpsc::UnboundedReceiver<LogEvent>> = None;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let result = loop {
         for request in std::mem::take(&mut app.requests) {
+            if request == Request::Suspend {
+                // Raw mode delivers ctrl-z as a key: give the terminal back, stop like any
+                // job, and take the screen again when the shell's `fg` continues us.
+                ratatui::restore();
+                // SAFETY: raise sends SIGTSTP to this process; its default action stops it.
+                unsafe {
+                    libc::raise(libc::SIGTSTP);
+                }
+                terminal = ratatui::init();
+                let _ = terminal.clear();
+                continue;
+            }
             // Replacing or dropping the receiver ends the previous stream, whose task then
             // cancels its remote command.
             log_rx = match request {
@@ -46,7 +59,7 @@ pub async fn run(fleet: Fleet, pool: Pool) -> std::io::Result<()> {
                     ));
                     rx
                 }),
-                Request::CloseLogs => None,
+                Request::CloseLogs | Request::Suspend => None,
             };
         }
         if let Err(e) = terminal.draw(|f| view::draw(f, &mut app, &clock())) {
@@ -93,6 +106,7 @@ pub async fn run(fleet: Fleet, pool: Pool) -> std::io::Result<()> {
                     }
                 }
             }
+            _ = term.recv() => app.quit = true,
             _ = tick.tick() => {}
         }
         if app.quit {

@@ -48,6 +48,42 @@ impl LogPane {
     }
 }
 
+/// The grid's host filter: a regex over name, addresses, role and state; `!` inverts it.
+pub struct Filter {
+    pub text: String,
+    invert: bool,
+    regex: Result<regex::Regex, String>,
+}
+
+impl Filter {
+    pub fn new(text: &str) -> Filter {
+        let (invert, pattern) = match text.strip_prefix('!') {
+            Some(rest) => (true, rest),
+            None => (false, text),
+        };
+        Filter {
+            text: text.to_string(),
+            invert,
+            regex: regex::RegexBuilder::new(pattern)
+                .case_insensitive(true)
+                .build()
+                .map_err(|e| e.to_string()),
+        }
+    }
+
+    /// Why the pattern is not a regex, if it is not (then nothing is filtered out).
+    pub fn error(&self) -> Option<&str> {
+        self.regex.as_ref().err().map(String::as_str)
+    }
+
+    pub fn keeps(&self, haystack: &str) -> bool {
+        match &self.regex {
+            Ok(re) => re.is_match(haystack) != self.invert,
+            Err(_) => true,
+        }
+    }
+}
+
 /// What the event loop must start or stop for the app (the app itself does no I/O).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
@@ -75,6 +111,9 @@ pub struct App {
     pub quit: bool,
     pub logs: Option<LogPane>,
     pub requests: Vec<Request>,
+    pub filter: Option<Filter>,
+    /// The filter being typed after `/`, until Enter or Esc.
+    pub input: Option<String>,
 }
 
 impl App {
@@ -110,6 +149,8 @@ impl App {
             quit: false,
             logs: None,
             requests: Vec::new(),
+            filter: None,
+            input: None,
         }
     }
 
@@ -117,10 +158,55 @@ impl App {
         self.states.get(host).unwrap_or(&ConnState::Idle)
     }
 
-    pub fn selected_hosts(&self) -> &[String] {
-        self.groups
-            .get(self.group)
-            .map_or(&[], |g| g.hosts.as_slice())
+    /// The hosts of the selected group that pass the filter, in inventory order.
+    pub fn selected_hosts(&self) -> Vec<String> {
+        let Some(group) = self.groups.get(self.group) else {
+            return Vec::new();
+        };
+        group
+            .hosts
+            .iter()
+            .filter(|h| {
+                self.filter
+                    .as_ref()
+                    .is_none_or(|f| f.keeps(&self.haystack(h)))
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// What a filter is matched against: name, addresses, roles and the live state.
+    fn haystack(&self, name: &str) -> String {
+        let mut s = name.to_string();
+        if let Some(h) = self.fleet.host(name) {
+            s.push_str(&format!(
+                " {} {} {} {}",
+                h.ip_private, h.role, h.subrole, h.pool
+            ));
+        }
+        s.push_str(&format!(" {:?}", self.state(name)));
+        s
+    }
+
+    /// A key typed while the filter is being entered.
+    pub fn on_input(&mut self, key: crossterm::event::KeyCode) {
+        use crossterm::event::KeyCode;
+        let Some(text) = self.input.as_mut() else {
+            return;
+        };
+        match key {
+            KeyCode::Char(c) => text.push(c),
+            KeyCode::Backspace => {
+                text.pop();
+            }
+            KeyCode::Enter => {
+                let text = self.input.take().unwrap_or_default();
+                self.filter = (!text.is_empty()).then(|| Filter::new(&text));
+                self.host = 0;
+            }
+            KeyCode::Esc => self.input = None,
+            _ => {}
+        }
     }
 
     /// (up, down, unknown) over the given hosts.
@@ -153,7 +239,13 @@ impl App {
         }
         let n_hosts = self.selected_hosts().len();
         match action {
+            // Esc / q first clears an active filter, then quits.
+            Action::Quit if self.filter.is_some() => {
+                self.filter = None;
+                self.host = 0;
+            }
             Action::Quit => self.quit = true,
+            Action::StartFilter => self.input = Some(String::new()),
             Action::ToggleHelp => self.show_help = true,
             Action::NextCluster => {
                 self.group = (self.group + 1) % self.groups.len().max(1);

@@ -17,6 +17,8 @@ pub enum Action {
     CloseLogs,
     /// Ctrl-Z: give the terminal back to the shell; `fg` resumes.
     Suspend,
+    /// `/`: type a regex that the grid's hosts must match (`!` first inverts it).
+    StartFilter,
 }
 
 pub struct Binding {
@@ -34,6 +36,7 @@ pub struct Binding {
 pub const BINDINGS: &[Binding] = &[
     Binding { keys: &[KeyCode::Char('q'), KeyCode::Esc], label: "q", action: Action::Quit, help: "quit (or close help)", hint: true },
     Binding { keys: &[KeyCode::Char('?')], label: "?", action: Action::ToggleHelp, help: "help", hint: true },
+    Binding { keys: &[KeyCode::Char('/')], label: "/", action: Action::StartFilter, help: "filter hosts", hint: true },
     Binding { keys: &[KeyCode::Enter], label: "⏎", action: Action::OpenLogs, help: "follow the host's journal", hint: true },
     Binding { keys: &[KeyCode::Char('x')], label: "x", action: Action::CloseLogs, help: "close the log pane", hint: false },
     Binding { keys: &[KeyCode::Char('j'), KeyCode::Down], label: "j/↓", action: Action::NextCluster, help: "next cluster", hint: true },

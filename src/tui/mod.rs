@@ -68,7 +68,9 @@ pub async fn run(fleet: Fleet, pool: Pool) -> std::io::Result<()> {
         tokio::select! {
             ev = input.next() => match ev {
                 Some(Ok(Event::Key(key))) if key.kind == KeyEventKind::Press => {
-                    if let Some(action) = keys::action_for(key) {
+                    if app.input.is_some() {
+                        app.on_input(key.code);
+                    } else if let Some(action) = keys::action_for(key) {
                         app.apply(action);
                     }
                 }

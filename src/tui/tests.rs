@@ -123,3 +123,59 @@ fn log_pane_shows_lines_loss_and_drops() {
     assert!(a.logs.is_none());
     assert_eq!(a.requests.last(), Some(&Request::CloseLogs));
 }
+
+/// Keys as the event loop routes them: to the filter input while it is open.
+fn type_keys(app: &mut App, keys_pressed: &[KeyCode]) {
+    for k in keys_pressed {
+        if app.input.is_some() {
+            app.on_input(*k);
+        } else if let Some(a) = keys::action_for(KeyEvent::new(*k, KeyModifiers::NONE)) {
+            app.apply(a);
+        }
+    }
+}
+
+fn chars(s: &str) -> Vec<KeyCode> {
+    s.chars().map(KeyCode::Char).collect()
+}
+
+#[test]
+fn slash_filters_the_grid_with_a_regex() {
+    let mut a = app();
+    type_keys(&mut a, &[KeyCode::Char('/')]);
+    type_keys(&mut a, &chars("^redis-0[12]"));
+    assert!(
+        render(&mut a, 160, 45).contains("/^redis-0[12]▏"),
+        "the filter being typed is shown"
+    );
+    type_keys(&mut a, &[KeyCode::Enter]);
+    assert_eq!(a.selected_hosts(), ["redis-01", "redis-02"]);
+    insta::assert_snapshot!("filter_redis_80x24", render(&mut a, 80, 24));
+    // `!` inverts; matching covers roles and live states too.
+    type_keys(&mut a, &[KeyCode::Esc, KeyCode::Char('/')]);
+    type_keys(&mut a, &chars("!Up"));
+    type_keys(&mut a, &[KeyCode::Enter]);
+    assert!(
+        a.selected_hosts()
+            .iter()
+            .all(|h| !matches!(a.state(h), ConnState::Up { .. }))
+    );
+    assert_eq!(a.selected_hosts().len(), 9);
+    // Not a regex: said in the title, nothing hidden.
+    type_keys(
+        &mut a,
+        &[
+            KeyCode::Esc,
+            KeyCode::Char('/'),
+            KeyCode::Char('('),
+            KeyCode::Enter,
+        ],
+    );
+    assert_eq!(a.selected_hosts().len(), 29);
+    assert!(render(&mut a, 160, 45).contains("not a regex"));
+    // Esc clears the filter before it quits.
+    type_keys(&mut a, &[KeyCode::Esc]);
+    assert!(a.filter.is_none() && !a.quit);
+    type_keys(&mut a, &[KeyCode::Esc]);
+    assert!(a.quit);
+}

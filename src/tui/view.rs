@@ -126,7 +126,21 @@ fn draw_grid(f: &mut Frame, app: &mut App, area: Rect) {
     let Some(group) = app.groups.get(app.group) else {
         return;
     };
-    let block = Block::bordered().title(format!(" {} · {} ", group.name, group.label));
+    let hosts = app.selected_hosts();
+    let filter = match (&app.input, &app.filter) {
+        (Some(typing), _) => format!(" · /{typing}▏"),
+        (None, Some(f)) => match f.error() {
+            Some(e) => format!(" · /{} (not a regex: {e})", f.text),
+            None => format!(
+                " · /{} · {} of {} hosts",
+                f.text,
+                hosts.len(),
+                group.hosts.len()
+            ),
+        },
+        (None, None) => String::new(),
+    };
+    let block = Block::bordered().title(format!(" {} · {}{filter} ", group.name, group.label));
     let inner = block.inner(area);
     f.render_widget(block, area);
     let columns = (inner.width / TILE_W).max(1) as usize;
@@ -134,9 +148,7 @@ fn draw_grid(f: &mut Frame, app: &mut App, area: Rect) {
     app.columns = columns;
     let selected_row = app.host / columns;
     let first_row = selected_row.saturating_sub(rows_visible - 1);
-    let group = &app.groups[app.group];
-    for (i, name) in group
-        .hosts
+    for (i, name) in hosts
         .iter()
         .enumerate()
         .skip(first_row * columns)

@@ -122,17 +122,13 @@ pub async fn run(fleet: Fleet, pool: Pool) -> std::io::Result<()> {
     result
 }
 
-/// UTC wall clock, HH:MM:SS.
+/// UTC wall clock, HH:MM:SS (the date formatting the log streams already use).
 fn clock() -> String {
-    let secs = std::time::SystemTime::now()
+    let micros = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    format!(
-        "{:02}:{:02}:{:02} UTC",
-        secs / 3600 % 24,
-        secs / 60 % 60,
-        secs % 60
-    )
+        .map_or(0, |d| d.as_micros() as u64);
+    let stamp = logs::utc(micros);
+    format!("{} UTC", stamp.get(11..19).unwrap_or(&stamp))
 }
 
 #[cfg(test)]

@@ -31,6 +31,13 @@ pub struct Global {
     /// OpenSSH client config to honour (default: ~/.ssh/config), like `ssh -F`.
     #[arg(long, global = true, value_name = "FILE")]
     pub ssh_config: Option<std::path::PathBuf>,
+    /// Refuse every action that changes a host (they are shown greyed in the console).
+    #[arg(long, global = true)]
+    pub readonly: bool,
+    /// Console theme: default, light, high-contrast, or one of yours in
+    /// $XDG_CONFIG_HOME/kbz/themes (default: per ENV from config.toml; prod: high-contrast).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub theme: Option<String>,
     /// Seconds allowed for TCP connect, SSH handshake and authentication.
     #[arg(long, global = true, default_value_t = 10, value_name = "S")]
     pub connect_timeout: u64,

@@ -81,7 +81,13 @@ fn console(global: &Global) -> Result<ExitCode> {
         return Ok(ExitCode::from(2));
     }
     let (fleet, pool) = remote::fleet_and_pool(global)?;
-    remote::runtime()?.block_on(crate::tui::run(fleet, pool))?;
+    let opts = crate::tui::Options {
+        theme: global.theme.clone(),
+        readonly: global.readonly,
+        paths: Paths::from_env().map_err(|e| eyre!(e))?,
+    };
+    let app = crate::tui::prepare(fleet, &opts).map_err(|e| eyre!(e))?;
+    remote::runtime()?.block_on(crate::tui::run(app, pool, opts.paths))?;
     Ok(ExitCode::SUCCESS)
 }
 

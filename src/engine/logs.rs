@@ -85,10 +85,11 @@ pub async fn stream(
                 return;
             }
         };
-        if let Some(t) = lost_at.take()
-            && tx.send(LogEvent::Resumed(t.elapsed())).is_err()
-        {
-            return;
+        if let Some(t) = lost_at.take() {
+            log::info!(target: "logs", "{}: stream resumed after {:.1} s", target.alias, t.elapsed().as_secs_f64());
+            if tx.send(LogEvent::Resumed(t.elapsed())).is_err() {
+                return;
+            }
         }
         backoff = Duration::from_millis(500);
         first = false;
@@ -136,6 +137,7 @@ pub async fn stream(
                     other => format!("the log command ended ({other:?})"),
                 };
                 lost_at = Some(Instant::now());
+                log::warn!(target: "logs", "{}: stream lost: {why}", target.alias);
                 if tx.send(LogEvent::Lost(why)).is_err() {
                     return;
                 }

@@ -75,7 +75,7 @@ impl client::Handler for Handler {
         let names: Vec<&str> = self.names.iter().map(String::as_str).collect();
         let mut verdict = self.known.check(&names, self.port, key);
         if let Verdict::Unknown { .. } = verdict
-            && self.accept_new
+            && (self.accept_new || self.known.is_approved(&names, key.public_key().key_data()))
             && key.certificate().is_none()
             && self
                 .known

@@ -57,6 +57,22 @@ impl ExecSpec {
         }
     }
 
+    /// What the command log shows: the command asked for, not the wrapper around it.
+    pub fn summary(&self) -> String {
+        let sudo = if self.sudo { "sudo " } else { "" };
+        match &self.payload {
+            Payload::Command(c) => format!("{sudo}{c}"),
+            Payload::Script { body, args } => {
+                let mut s = format!("{sudo}bash script ({} bytes)", body.len());
+                for a in args {
+                    s.push(' ');
+                    s.push_str(&quote(a));
+                }
+                s
+            }
+        }
+    }
+
     /// The exact command line sent to the host.
     pub fn remote_command(&self) -> String {
         let mut words = vec![quote("kbz-run")];
@@ -153,6 +169,7 @@ impl Pool {
         if let Payload::Script { body, .. } = &spec.payload {
             ch.data(body.as_bytes()).await.map_err(lost)?;
         }
+        let id = self.command_started(&target.alias, spec.summary());
         let (tx, rx) = mpsc::unbounded_channel();
         let (cancel_tx, mut cancel_rx) = oneshot::channel::<()>();
         let pool = self.clone();
@@ -192,6 +209,7 @@ impl Pool {
                 pool.lost(&target, &reason);
                 Exit::Lost(reason)
             });
+            pool.command_ended(id, &exit, start.elapsed());
             let _ = tx.send(ExecEvent::Exit {
                 exit,
                 duration: start.elapsed(),

@@ -51,6 +51,9 @@ pub struct KnownHosts {
     write_to: PathBuf,
     /// Lines that could not be parsed (OpenSSH skips them too), for diagnostics.
     pub skipped: Vec<String>,
+    /// Keys a person has checked and accepted for a host that had none recorded:
+    /// (host names, key as `describe` writes it).
+    approved: std::sync::Mutex<Vec<(Vec<String>, String)>>,
 }
 
 impl KnownHosts {
@@ -83,6 +86,7 @@ impl KnownHosts {
             lines,
             write_to,
             skipped,
+            approved: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -233,6 +237,25 @@ impl KnownHosts {
         f.write_all(line.as_bytes())
             .map_err(|e| format!("cannot write {}: {e}", self.write_to.display()))?;
         Ok(self.write_to.clone())
+    }
+
+    /// Records that a person checked `key` (as `describe` writes it) for a host whose key was
+    /// unknown; the next connection that presents exactly this key records it and goes on.
+    pub fn approve(&self, names: &[&str], key: &str) {
+        if let Ok(mut a) = self.approved.lock() {
+            a.push((
+                names.iter().map(|n| n.to_string()).collect(),
+                key.to_string(),
+            ));
+        }
+    }
+
+    pub fn is_approved(&self, names: &[&str], key: &KeyData) -> bool {
+        let described = describe(key);
+        self.approved.lock().is_ok_and(|a| {
+            a.iter()
+                .any(|(n, k)| *k == described && names.iter().all(|x| n.iter().any(|y| y == x)))
+        })
     }
 
     pub fn write_to(&self) -> &Path {

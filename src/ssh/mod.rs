@@ -12,6 +12,6 @@ pub mod tunnel;
 
 pub use client::ConnState;
 pub use exec::{Exec, ExecEvent, ExecSpec, Exit, LineBuffer, Payload, Stream};
-pub use pool::{ConnEvent, Pool};
+pub use pool::{CommandEvent, ConnEvent, Pool};
 pub use target::{SshOptions, Target};
 pub use tunnel::Tunnel;

@@ -9,6 +9,7 @@ use crate::inventory::Host;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast};
@@ -19,6 +20,23 @@ pub struct ConnEvent {
     /// The inventory host name (or the jump host's alias).
     pub host: String,
     pub state: ConnState,
+}
+
+/// A remote command's start or end, for the command log.
+#[derive(Debug, Clone)]
+pub enum CommandEvent {
+    Started {
+        id: u64,
+        host: String,
+        /// What was asked (not the wrapper around it).
+        command: String,
+        at: std::time::SystemTime,
+    },
+    Ended {
+        id: u64,
+        exit: super::Exit,
+        duration: Duration,
+    },
 }
 
 struct Slot {
@@ -48,6 +66,8 @@ struct Inner {
     states: Mutex<HashMap<String, ConnState>>,
     handshakes: Arc<Semaphore>,
     events: broadcast::Sender<ConnEvent>,
+    commands: broadcast::Sender<CommandEvent>,
+    next_command: AtomicU64,
 }
 
 #[derive(Clone)]
@@ -69,6 +89,7 @@ impl Pool {
         ));
         let config = ConfigFile::load(opts.ssh_config.as_deref())?;
         let (events, _) = broadcast::channel(1024);
+        let (commands, _) = broadcast::channel(1024);
         Ok(Pool {
             inner: Arc::new(Inner {
                 handshakes: Arc::new(Semaphore::new(opts.max_handshakes.max(1))),
@@ -78,6 +99,8 @@ impl Pool {
                 slots: Mutex::new(HashMap::new()),
                 states: Mutex::new(HashMap::new()),
                 events,
+                commands,
+                next_command: AtomicU64::new(1),
             }),
         })
     }
@@ -94,6 +117,31 @@ impl Pool {
         self.inner.events.subscribe()
     }
 
+    /// Every remote command this pool runs, when it starts and when it ends (the console's
+    /// command log).
+    pub fn subscribe_commands(&self) -> broadcast::Receiver<CommandEvent> {
+        self.inner.commands.subscribe()
+    }
+
+    pub(super) fn command_started(&self, host: &str, command: String) -> u64 {
+        let id = self.inner.next_command.fetch_add(1, Ordering::Relaxed);
+        let _ = self.inner.commands.send(CommandEvent::Started {
+            id,
+            host: host.to_string(),
+            command,
+            at: std::time::SystemTime::now(),
+        });
+        id
+    }
+
+    pub(super) fn command_ended(&self, id: u64, exit: &super::Exit, duration: Duration) {
+        let _ = self.inner.commands.send(CommandEvent::Ended {
+            id,
+            exit: exit.clone(),
+            duration,
+        });
+    }
+
     pub fn state(&self, host: &str) -> ConnState {
         self.inner
             .states
@@ -105,12 +153,33 @@ impl Pool {
 
     fn set_state(&self, host: &str, state: ConnState) {
         if let Ok(mut s) = self.inner.states.lock() {
-            s.insert(host.to_string(), state.clone());
+            let previous = s.insert(host.to_string(), state.clone());
+            // Round-trip times change every ping; only a change of kind is news.
+            let kind = std::mem::discriminant(&state);
+            if previous.is_none_or(|p| std::mem::discriminant(&p) != kind) {
+                match &state {
+                    ConnState::Up { .. } | ConnState::Connecting | ConnState::Idle => {
+                        log::info!(target: "ssh", "{host}: {}", state.explain(host))
+                    }
+                    _ => log::warn!(target: "ssh", "{host}: {}", state.explain(host)),
+                }
+            }
         }
         let _ = self.inner.events.send(ConnEvent {
             host: host.to_string(),
             state,
         });
+    }
+
+    /// A person checked this host's unknown key (as the state showed it) and accepts it: the
+    /// next connection that presents exactly that key records it in known_hosts. The host is
+    /// retried at once.
+    pub fn trust_key(&self, target: &Target, key: &str) {
+        self.inner.known.approve(&target.key_names(), key);
+        if let Ok(mut b) = self.slot(target).backoff.lock() {
+            *b = None;
+        }
+        log::info!(target: "ssh", "{}: host key {key} accepted by the operator", target.alias);
     }
 
     fn slot(&self, target: &Target) -> Arc<Slot> {

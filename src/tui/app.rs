@@ -1,129 +1,167 @@
 //! The console's state and how actions and engine events change it. Pure: no terminal, no
-//! I/O, so it can be driven by tests.
+//! I/O, so it can be driven by tests. What needs I/O goes out as a `Request`.
 
-use super::keys::Action;
-use crate::engine::logs::LogEvent;
+use super::cmdlog::CommandLog;
+use super::confirm::{ConfirmAction, ConfirmedAction, Pending};
+use super::keys::{Action, Context, Keymap};
+use super::logpane::{LogPane, Pattern};
+use super::theme::{Theme, Themes};
+use crate::engine::logs::LogSource;
 use crate::inventory::Fleet;
 use crate::ssh::{ConnEvent, ConnState};
-use std::collections::{HashMap, VecDeque};
+use ratatui::layout::Rect;
+use std::collections::{BTreeSet, HashMap};
 
-/// Lines a log pane keeps; older ones are dropped and counted.
-pub const LOG_CAPACITY: usize = 10_000;
-
-/// A host's live log in the bottom pane.
-pub struct LogPane {
-    pub host: String,
-    pub lines: VecDeque<String>,
-    pub dropped: u64,
-    /// `None` while streaming; otherwise why not (connecting, lost, ended).
-    pub trouble: Option<String>,
-}
-
-impl LogPane {
-    pub fn new(host: &str) -> LogPane {
-        LogPane {
-            host: host.to_string(),
-            lines: VecDeque::new(),
-            dropped: 0,
-            trouble: Some("connecting…".into()),
-        }
-    }
-
-    pub fn on_event(&mut self, event: LogEvent) {
-        match event {
-            LogEvent::Line(l) => {
-                self.trouble = None;
-                if self.lines.len() == LOG_CAPACITY {
-                    self.lines.pop_front();
-                    self.dropped += 1;
-                }
-                self.lines.push_back(l);
-            }
-            LogEvent::Warning(w) => self.lines.push_back(format!("! {w}")),
-            LogEvent::Lost(why) => self.trouble = Some(format!("LOST — reconnecting ({why})")),
-            LogEvent::Resumed(_) => self.trouble = None,
-            LogEvent::Ended(Ok(())) => self.trouble = Some("ended".into()),
-            LogEvent::Ended(Err(e)) => self.trouble = Some(format!("ended: {e}")),
-        }
-    }
-}
-
-/// The grid's host filter: a regex over name, addresses, role and state; `!` inverts it.
+/// The grid's host filter: a regex over name, addresses, role and state; `!` inverts it. A
+/// pattern that is not a regex filters nothing and says why.
 pub struct Filter {
     pub text: String,
-    invert: bool,
-    regex: Result<regex::Regex, String>,
+    pattern: Result<Pattern, String>,
 }
 
 impl Filter {
     pub fn new(text: &str) -> Filter {
-        let (invert, pattern) = match text.strip_prefix('!') {
-            Some(rest) => (true, rest),
-            None => (false, text),
-        };
         Filter {
             text: text.to_string(),
-            invert,
-            regex: regex::RegexBuilder::new(pattern)
-                .case_insensitive(true)
-                .build()
-                .map_err(|e| e.to_string()),
+            pattern: Pattern::new(text),
         }
     }
 
-    /// Why the pattern is not a regex, if it is not (then nothing is filtered out).
     pub fn error(&self) -> Option<&str> {
-        self.regex.as_ref().err().map(String::as_str)
+        self.pattern.as_ref().err().map(String::as_str)
     }
 
     pub fn keeps(&self, haystack: &str) -> bool {
-        match &self.regex {
-            Ok(re) => re.is_match(haystack) != self.invert,
-            Err(_) => true,
-        }
+        self.pattern.as_ref().map_or(true, |p| p.keeps(haystack))
     }
 }
 
 /// What the event loop must start or stop for the app (the app itself does no I/O).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
-    OpenLogs(String),
+    OpenLogs {
+        hosts: Vec<String>,
+        source: LogSource,
+    },
     CloseLogs,
     Suspend,
+    Execute(ConfirmedAction),
+    /// Write these lines to a file in the state dir and say where.
+    Save {
+        name: String,
+        lines: Vec<String>,
+    },
 }
 
-/// A group in the clusters list: a cluster, every host, or the hosts outside clusters.
+/// A group in the clusters list: every host, a cluster, or the hosts outside clusters.
 pub struct Group {
     pub name: String,
     pub label: String,
     pub hosts: Vec<String>,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tab {
+    Logs,
+    Commands,
+    Diagnostics,
+}
+
+impl Tab {
+    pub const ALL: [Tab; 3] = [Tab::Logs, Tab::Commands, Tab::Diagnostics];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Tab::Logs => "logs",
+            Tab::Commands => "commands",
+            Tab::Diagnostics => "diagnostics",
+        }
+    }
+}
+
+/// Text being typed on the bottom line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PromptKind {
+    /// `/` on the grid.
+    HostFilter,
+    /// `:`.
+    Command,
+    /// `/` in the log pane.
+    Search,
+    /// `&` in the log pane.
+    LineFilter,
+}
+
+impl PromptKind {
+    pub fn sigil(self) -> &'static str {
+        match self {
+            PromptKind::HostFilter | PromptKind::Search => "/",
+            PromptKind::Command => ":",
+            PromptKind::LineFilter => "&",
+        }
+    }
+}
+
+pub struct Prompt {
+    pub kind: PromptKind,
+    pub text: String,
+    /// Position in the command history while browsing it with ↑ / ↓.
+    pub history_pos: Option<usize>,
+}
+
+/// Where things were drawn in the last frame, for the mouse and for moving between rows.
+#[derive(Default)]
+pub struct Layout {
+    pub groups: Rect,
+    /// First group shown in the list (it scrolls).
+    pub groups_offset: usize,
+    pub grid: Rect,
+    /// Each visible tile: its area and the host's index in `selected_hosts`.
+    pub tiles: Vec<(Rect, usize)>,
+    pub pane: Rect,
+    pub pane_height: usize,
+}
+
 pub struct App {
     pub fleet: Fleet,
     pub groups: Vec<Group>,
+    /// The group (cluster, or "other hosts") each host's section is in, in the "all" view.
+    pub section_of: HashMap<String, usize>,
     pub states: HashMap<String, ConnState>,
     pub group: usize,
     pub host: usize,
-    /// Tiles per row in the last frame, for moving up and down the grid.
-    pub columns: usize,
+    pub keymap: Keymap,
+    pub theme: Theme,
+    pub themes: Option<Themes>,
+    pub readonly: bool,
+    pub focus: Context,
+    pub tab: Tab,
+    /// The bottom pane is shown.
+    pub pane_open: bool,
+    pub fullscreen: bool,
     pub show_help: bool,
     pub quit: bool,
     pub logs: Option<LogPane>,
+    pub commands: CommandLog,
+    /// The diagnostics tab's view state (kbz's own log, per subsystem).
+    pub diagnostics: tui_logger::TuiWidgetState,
     pub requests: Vec<Request>,
     pub filter: Option<Filter>,
-    /// The filter being typed after `/`, until Enter or Esc.
-    pub input: Option<String>,
+    pub prompt: Option<Prompt>,
+    pub history: Vec<String>,
+    pub marked: BTreeSet<String>,
+    pub confirm: Option<ConfirmAction>,
+    /// A one-line answer to the last command or action, until the next key.
+    pub status: Option<String>,
+    pub layout: Layout,
 }
 
 impl App {
     pub fn new(fleet: Fleet) -> App {
-        let mut groups = vec![Group {
-            name: "all".into(),
-            label: "every host".into(),
-            hosts: fleet.hosts.iter().map(|h| h.hostname.clone()).collect(),
-        }];
+        let mut all: Vec<String> = Vec::new();
+        let mut groups = Vec::new();
         for c in &fleet.clusters {
+            all.extend(c.hosts.iter().cloned());
             groups.push(Group {
                 name: c.name.clone(),
                 label: c.technology.label().into(),
@@ -131,6 +169,7 @@ impl App {
             });
         }
         let plain: Vec<String> = fleet.plain_hosts().map(|h| h.hostname.clone()).collect();
+        all.extend(plain.iter().cloned());
         if !plain.is_empty() {
             groups.push(Group {
                 name: "other hosts".into(),
@@ -138,19 +177,49 @@ impl App {
                 hosts: plain,
             });
         }
+        // "all" lists hosts cluster by cluster, so that its sections are contiguous.
+        groups.insert(
+            0,
+            Group {
+                name: "all".into(),
+                label: "every host".into(),
+                hosts: all,
+            },
+        );
+        let section_of = groups
+            .iter()
+            .enumerate()
+            .skip(1)
+            .flat_map(|(i, g)| g.hosts.iter().map(move |h| (h.clone(), i)))
+            .collect();
         App {
             fleet,
             groups,
+            section_of,
             states: HashMap::new(),
             group: 0,
             host: 0,
-            columns: 1,
+            keymap: Keymap::defaults(),
+            theme: Theme::builtin(),
+            themes: None,
+            readonly: false,
+            focus: Context::Grid,
+            tab: Tab::Logs,
+            pane_open: false,
+            fullscreen: false,
             show_help: false,
             quit: false,
             logs: None,
+            commands: CommandLog::default(),
+            diagnostics: tui_logger::TuiWidgetState::new(),
             requests: Vec::new(),
             filter: None,
-            input: None,
+            prompt: None,
+            history: Vec::new(),
+            marked: BTreeSet::new(),
+            confirm: None,
+            status: None,
+            layout: Layout::default(),
         }
     }
 
@@ -158,7 +227,11 @@ impl App {
         self.states.get(host).unwrap_or(&ConnState::Idle)
     }
 
-    /// The hosts of the selected group that pass the filter, in inventory order.
+    pub fn is_prod(&self) -> bool {
+        self.fleet.env.eq_ignore_ascii_case("prod")
+    }
+
+    /// The hosts of the selected group that pass the filter, in group order.
     pub fn selected_hosts(&self) -> Vec<String> {
         let Some(group) = self.groups.get(self.group) else {
             return Vec::new();
@@ -175,6 +248,19 @@ impl App {
             .collect()
     }
 
+    pub fn current_host(&self) -> Option<String> {
+        self.selected_hosts().get(self.host).cloned()
+    }
+
+    /// The marked hosts, or else the selected one: what logs and commands apply to.
+    pub fn targets(&self) -> Vec<String> {
+        if self.marked.is_empty() {
+            self.current_host().into_iter().collect()
+        } else {
+            self.marked.iter().cloned().collect()
+        }
+    }
+
     /// What a filter is matched against: name, addresses, roles and the live state.
     fn haystack(&self, name: &str) -> String {
         let mut s = name.to_string();
@@ -186,27 +272,6 @@ impl App {
         }
         s.push_str(&format!(" {:?}", self.state(name)));
         s
-    }
-
-    /// A key typed while the filter is being entered.
-    pub fn on_input(&mut self, key: crossterm::event::KeyCode) {
-        use crossterm::event::KeyCode;
-        let Some(text) = self.input.as_mut() else {
-            return;
-        };
-        match key {
-            KeyCode::Char(c) => text.push(c),
-            KeyCode::Backspace => {
-                text.pop();
-            }
-            KeyCode::Enter => {
-                let text = self.input.take().unwrap_or_default();
-                self.filter = (!text.is_empty()).then(|| Filter::new(&text));
-                self.host = 0;
-            }
-            KeyCode::Esc => self.input = None,
-            _ => {}
-        }
     }
 
     /// (up, down, unknown) over the given hosts.
@@ -230,49 +295,298 @@ impl App {
         self.states.insert(event.host, event.state);
     }
 
+    /// The keymap's context for the focused view.
+    pub fn context(&self) -> Context {
+        self.focus
+    }
+
+    pub fn set_theme(&mut self, name: &str) {
+        match self.themes.as_ref().map(|t| t.load(name)) {
+            Some(Ok(theme)) => {
+                self.theme = theme;
+                self.status = Some(format!("theme {name}"));
+            }
+            Some(Err(e)) => self.status = Some(e),
+            None => self.status = Some("themes are not available here".into()),
+        }
+    }
+
+    pub fn open_logs(&mut self, hosts: Vec<String>, source: LogSource) {
+        if hosts.is_empty() {
+            self.status = Some("no host selected".into());
+            return;
+        }
+        let label = match &source {
+            LogSource::Journal { unit: None } => "journal".to_string(),
+            LogSource::Journal { unit: Some(u) } => format!("unit {u}"),
+            LogSource::File { path } => format!("file {path}"),
+        };
+        self.logs = Some(LogPane::new(&hosts, &label));
+        self.requests.push(Request::OpenLogs { hosts, source });
+        self.pane_open = true;
+        self.tab = Tab::Logs;
+    }
+
+    /// Asks for confirmation of a dangerous action; refused outright in `--readonly`.
+    pub fn confirm(&mut self, pending: Pending) {
+        if self.readonly && matches!(pending, Pending::Run { .. }) {
+            self.status = Some("refused: kbz runs --readonly".into());
+            return;
+        }
+        self.confirm = Some(ConfirmAction::new(pending, self.is_prod()));
+    }
+
     pub fn apply(&mut self, action: Action) {
+        self.status = None;
         if self.show_help {
             if matches!(action, Action::ToggleHelp | Action::Quit) {
                 self.show_help = false;
             }
             return;
         }
+        if self.readonly
+            && self
+                .keymap
+                .bindings
+                .iter()
+                .any(|b| b.action == action && b.dangerous)
+        {
+            self.status = Some("refused: kbz runs --readonly".into());
+            return;
+        }
         let n_hosts = self.selected_hosts().len();
+        let last = n_hosts.saturating_sub(1);
+        let height = self.layout.pane_height.max(1);
         match action {
-            // Esc / q first clears an active filter, then quits.
+            // Esc / q closes what is open first: full screen, filter, then quits.
+            Action::Quit if self.fullscreen => self.fullscreen = false,
             Action::Quit if self.filter.is_some() => {
                 self.filter = None;
                 self.host = 0;
             }
+            Action::Quit if self.focus == Context::Pane => self.focus = Context::Grid,
             Action::Quit => self.quit = true,
-            Action::StartFilter => self.input = Some(String::new()),
             Action::ToggleHelp => self.show_help = true,
-            Action::NextCluster => {
-                self.group = (self.group + 1) % self.groups.len().max(1);
-                self.host = 0;
-            }
-            Action::PrevCluster => {
-                self.group = (self.group + self.groups.len().max(1) - 1) % self.groups.len().max(1);
-                self.host = 0;
-            }
-            Action::NextHost => self.host = (self.host + 1).min(n_hosts.saturating_sub(1)),
-            Action::PrevHost => self.host = self.host.saturating_sub(1),
-            Action::HostRowDown => {
-                self.host = (self.host + self.columns).min(n_hosts.saturating_sub(1))
-            }
-            Action::HostRowUp => self.host = self.host.saturating_sub(self.columns),
-            Action::OpenLogs => {
-                if let Some(name) = self.selected_hosts().get(self.host).cloned() {
-                    self.logs = Some(LogPane::new(&name));
-                    self.requests.push(Request::OpenLogs(name));
-                }
-            }
+            Action::Command => self.start_prompt(PromptKind::Command),
             Action::Suspend => self.requests.push(Request::Suspend),
-            Action::CloseLogs => {
-                if self.logs.take().is_some() {
-                    self.requests.push(Request::CloseLogs);
+            Action::NextPane => self.next_pane(),
+            Action::Fullscreen => self.fullscreen = !self.fullscreen,
+            Action::StartFilter => self.start_prompt(PromptKind::HostFilter),
+            Action::NextCluster => self.select_group((self.group + 1) % self.groups.len().max(1)),
+            Action::PrevCluster => self.select_group(
+                (self.group + self.groups.len().max(1) - 1) % self.groups.len().max(1),
+            ),
+            Action::NextHost => self.host = (self.host + 1).min(last),
+            Action::PrevHost => self.host = self.host.saturating_sub(1),
+            Action::HostRowDown => self.host = self.row_neighbour(true).min(last),
+            Action::HostRowUp => self.host = self.row_neighbour(false),
+            Action::OpenLogs => self.open_logs(self.targets(), LogSource::Journal { unit: None }),
+            Action::MarkHost => {
+                if let Some(h) = self.current_host()
+                    && !self.marked.remove(&h)
+                {
+                    self.marked.insert(h);
                 }
             }
+            Action::TrustHostKey => self.trust_key(),
+            Action::RunCommand => {
+                self.start_prompt(PromptKind::Command);
+                if let Some(p) = self.prompt.as_mut() {
+                    p.text = "run ".into();
+                }
+            }
+            Action::ClosePane => self.close_pane(),
+            _ => self.pane_action(action, height),
+        }
+    }
+
+    fn pane_action(&mut self, action: Action, height: usize) {
+        if self.tab == Tab::Commands {
+            let max = self.commands.entries.len();
+            match action {
+                Action::ScrollUp => self.commands.scroll = (self.commands.scroll + 1).min(max),
+                Action::ScrollDown => self.commands.scroll = self.commands.scroll.saturating_sub(1),
+                Action::PageUp => self.commands.scroll = (self.commands.scroll + height).min(max),
+                Action::PageDown => {
+                    self.commands.scroll = self.commands.scroll.saturating_sub(height)
+                }
+                Action::Follow => self.commands.scroll = 0,
+                Action::Top => self.commands.scroll = max,
+                _ => {}
+            }
+            return;
+        }
+        if self.tab != Tab::Logs {
+            return;
+        }
+        let Some(pane) = self.logs.as_mut() else {
+            return;
+        };
+        let page = height.saturating_sub(1).max(1) as i64;
+        match action {
+            Action::ScrollUp => pane.scroll(-1),
+            Action::ScrollDown => pane.scroll(1),
+            Action::PageUp => pane.scroll(-page),
+            Action::PageDown => pane.scroll(page),
+            Action::Top => pane.top(height),
+            Action::Follow => pane.follow(),
+            Action::Pause => pane.toggle_pause(),
+            Action::Wrap => pane.wrap = !pane.wrap,
+            Action::Timestamps => pane.timestamps = !pane.timestamps,
+            Action::ScrollLeft => pane.hscroll = pane.hscroll.saturating_sub(8),
+            Action::ScrollRight => pane.hscroll = pane.hscroll.saturating_add(8),
+            Action::SplitLogs => pane.split = !pane.split,
+            Action::NextMatch => pane.find(true, height),
+            Action::PrevMatch => pane.find(false, height),
+            Action::Search => self.start_prompt(PromptKind::Search),
+            Action::FilterLines => self.start_prompt(PromptKind::LineFilter),
+            Action::SaveLogs => {
+                let name = pane
+                    .hosts
+                    .iter()
+                    .map(|h| h.host.as_str())
+                    .collect::<Vec<_>>()
+                    .join("+");
+                self.requests.push(Request::Save {
+                    name,
+                    lines: pane.export(),
+                });
+            }
+            _ => {}
+        }
+    }
+
+    fn select_group(&mut self, group: usize) {
+        self.group = group;
+        self.host = 0;
+    }
+
+    /// The tile in the next (or previous) row nearest the selected one's column, from where
+    /// the last frame drew them (rows differ in length between cluster sections).
+    fn row_neighbour(&self, down: bool) -> usize {
+        let tiles = &self.layout.tiles;
+        let Some(&(me, _)) = tiles.iter().find(|(_, i)| *i == self.host) else {
+            return self.host;
+        };
+        let candidates = tiles
+            .iter()
+            .filter(|(r, _)| if down { r.y > me.y } else { r.y < me.y });
+        let row = if down {
+            candidates.clone().map(|(r, _)| r.y).min()
+        } else {
+            candidates.clone().map(|(r, _)| r.y).max()
+        };
+        let Some(row) = row else {
+            // Past the visible tiles: move by one row's worth.
+            let columns = tiles.iter().filter(|(r, _)| r.y == me.y).count().max(1);
+            return if down {
+                self.host + columns
+            } else {
+                self.host.saturating_sub(columns)
+            };
+        };
+        candidates
+            .filter(|(r, _)| r.y == row)
+            .min_by_key(|(r, _)| r.x.abs_diff(me.x))
+            .map_or(self.host, |(_, i)| *i)
+    }
+
+    fn next_pane(&mut self) {
+        if self.focus == Context::Grid {
+            self.focus = Context::Pane;
+            self.pane_open = true;
+            if self.logs.is_none() && self.tab == Tab::Logs {
+                self.tab = Tab::Commands;
+            }
+            return;
+        }
+        let i = Tab::ALL.iter().position(|t| *t == self.tab).unwrap_or(0);
+        match Tab::ALL.get(i + 1) {
+            Some(Tab::Logs) | None => self.focus = Context::Grid,
+            Some(next) => self.tab = *next,
+        }
+        if self.focus == Context::Grid {
+            self.tab = if self.logs.is_some() {
+                Tab::Logs
+            } else {
+                Tab::Commands
+            };
+            self.fullscreen = false;
+        }
+    }
+
+    fn close_pane(&mut self) {
+        if self.tab == Tab::Logs && self.logs.take().is_some() {
+            self.requests.push(Request::CloseLogs);
+        }
+        self.pane_open = false;
+        self.fullscreen = false;
+        self.focus = Context::Grid;
+    }
+
+    fn trust_key(&mut self) {
+        let Some(host) = self.current_host() else {
+            return;
+        };
+        match self.state(&host).clone() {
+            ConnState::HostKeyUnknown { key } => self.confirm(Pending::TrustKey { host, key }),
+            ConnState::HostKeyChanged { .. } => {
+                self.status = Some(format!(
+                    "{host}'s host key CHANGED: kbz will not accept it here; if the host was \
+                     reinstalled, remove the old entry (ssh-keygen -R {host})"
+                ))
+            }
+            _ => self.status = Some(format!("{host}'s host key is not unknown")),
+        }
+    }
+
+    fn start_prompt(&mut self, kind: PromptKind) {
+        self.prompt = Some(Prompt {
+            kind,
+            text: String::new(),
+            history_pos: None,
+        });
+    }
+
+    /// A click: selects a cluster or a host, or focuses the pane.
+    pub fn on_click(&mut self, x: u16, y: u16) {
+        let hit = |r: &Rect| x >= r.x && x < r.x + r.width && y >= r.y && y < r.y + r.height;
+        if let Some((_, i)) = self.layout.tiles.iter().find(|(r, _)| hit(r)) {
+            self.host = *i;
+            self.focus = Context::Grid;
+        } else if hit(&self.layout.groups) {
+            // One line per group inside the border.
+            let row = y.saturating_sub(self.layout.groups.y + 1) as usize;
+            let g = self.layout.groups_offset + row;
+            if y > self.layout.groups.y && g < self.groups.len() {
+                self.select_group(g);
+                self.focus = Context::Grid;
+            }
+        } else if hit(&self.layout.pane) {
+            self.focus = Context::Pane;
+        }
+    }
+
+    /// The wheel: scrolls the pane under the pointer, or moves through the grid.
+    pub fn on_wheel(&mut self, x: u16, y: u16, down: bool) {
+        let r = self.layout.pane;
+        if x >= r.x && x < r.x + r.width && y >= r.y && y < r.y + r.height {
+            let saved = self.focus;
+            self.focus = Context::Pane;
+            for _ in 0..3 {
+                self.apply(if down {
+                    Action::ScrollDown
+                } else {
+                    Action::ScrollUp
+                });
+            }
+            self.focus = saved;
+        } else {
+            self.apply(if down {
+                Action::HostRowDown
+            } else {
+                Action::HostRowUp
+            });
         }
     }
 }

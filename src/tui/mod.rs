@@ -3,64 +3,101 @@
 //! drawn. The terminal is restored on quit, SIGTERM, error and panic; ctrl-z suspends.
 
 mod app;
+mod cmdlog;
+mod confirm;
+mod grid;
+mod input;
 mod keys;
+mod logpane;
+mod panes;
+mod streams;
+mod theme;
 mod view;
 
 pub use app::App;
 use app::Request;
+pub use keys::Keymap;
 
-use crate::engine::logs::{self, LogEvent, LogSource};
+use crate::engine::logs;
 use crate::engine::monitor;
 use crate::inventory::Fleet;
+use crate::paths::Paths;
 use crate::ssh::Pool;
-use crossterm::event::{Event, EventStream, KeyEventKind};
+use crossterm::event::{Event, EventStream, KeyEventKind, MouseButton, MouseEventKind};
 use futures_util::StreamExt;
+use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::broadcast::error::TryRecvError;
 
-/// Runs the console until the operator quits.
-pub async fn run(fleet: Fleet, pool: Pool) -> std::io::Result<()> {
-    let targets = fleet.hosts.iter().map(|h| pool.target(h)).collect();
-    let mut conn_events = pool.subscribe();
-    let watchers = monitor::spawn(&pool, targets, Duration::from_secs(2));
+/// How the console was asked to run.
+pub struct Options {
+    pub theme: Option<String>,
+    pub readonly: bool,
+    pub paths: Paths,
+}
+
+/// Everything that can fail before the screen is taken: the user's key bindings, theme and
+/// config. Errors name the file.
+pub fn prepare(fleet: Fleet, opts: &Options) -> Result<App, String> {
     let mut app = App::new(fleet);
-    let mut terminal = ratatui::init();
+    app.keymap = keys::Keymap::load(&opts.paths.config.join("keys.toml"))?;
+    let config = theme::ConsoleConfig::load(&opts.paths.config)?;
+    let themes = theme::Themes::new(&opts.paths.config);
+    app.theme = themes.load(&config.theme_for(opts.theme.as_deref(), &app.fleet.env))?;
+    app.themes = Some(themes);
+    app.readonly = opts.readonly;
+    app.history = std::fs::read_to_string(history_file(&opts.paths))
+        .map(|t| t.lines().map(str::to_string).collect())
+        .unwrap_or_default();
+    Ok(app)
+}
+
+fn history_file(paths: &Paths) -> PathBuf {
+    paths.state.join("command-history")
+}
+
+/// Runs the console until the operator quits.
+pub async fn run(mut app: App, pool: Pool, paths: Paths) -> std::io::Result<()> {
+    // The diagnostics tab shows kbz's own log; a second console in one process keeps the
+    // first logger.
+    let _ = tui_logger::init_logger(log::LevelFilter::Debug);
+    tui_logger::set_default_level(log::LevelFilter::Info);
+    let targets = app.fleet.hosts.iter().map(|h| pool.target(h)).collect();
+    let mut conn_events = pool.subscribe();
+    let mut command_events = pool.subscribe_commands();
+    let watchers = monitor::spawn(&pool, targets, Duration::from_secs(2));
+    log::info!(target: "console", "watching {} hosts of ENV {}", app.fleet.hosts.len(), app.fleet.env);
+    // ratatui's panic hook restores the screen; mouse reporting must go too, or the shell
+    // after a crash receives escape codes for every click.
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
+        previous(info);
+    }));
+    let mut terminal = take_terminal();
     let mut input = EventStream::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
-    let mut log_rx: Option<tokio::sync::mpsc::UnboundedReceiver<LogEvent>> = None;
+    let mut streams = streams::Streams::default();
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let result = loop {
         for request in std::mem::take(&mut app.requests) {
-            if request == Request::Suspend {
-                // Raw mode delivers ctrl-z as a key: give the terminal back, stop like any
-                // job, and take the screen again when the shell's `fg` continues us.
-                ratatui::restore();
-                // SAFETY: raise sends SIGTSTP to this process; its default action stops it.
-                unsafe {
-                    libc::raise(libc::SIGTSTP);
+            match request {
+                Request::Suspend => {
+                    // Raw mode delivers ctrl-z as a key: give the terminal back, stop like
+                    // any job, and take the screen again when the shell's `fg` continues us.
+                    give_back_terminal();
+                    // SAFETY: raise sends SIGTSTP to this process; its default action stops it.
+                    unsafe {
+                        libc::raise(libc::SIGTSTP);
+                    }
+                    terminal = take_terminal();
+                    let _ = terminal.clear();
                 }
-                terminal = ratatui::init();
-                let _ = terminal.clear();
-                continue;
+                Request::Save { name, lines } => {
+                    app.status = Some(save(&paths, &name, &lines));
+                }
+                other => streams.handle(other, &mut app, &pool),
             }
-            // Replacing or dropping the receiver ends the previous stream, whose task then
-            // cancels its remote command.
-            log_rx = match request {
-                Request::OpenLogs(name) => app.fleet.host(&name).map(|h| {
-                    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-                    let source = LogSource::Journal { unit: None };
-                    tokio::spawn(logs::stream(
-                        pool.clone(),
-                        pool.target(h),
-                        source,
-                        true,
-                        200,
-                        tx,
-                    ));
-                    rx
-                }),
-                Request::CloseLogs | Request::Suspend => None,
-            };
         }
         if let Err(e) = terminal.draw(|f| view::draw(f, &mut app, &clock())) {
             break Err(e);
@@ -68,12 +105,18 @@ pub async fn run(fleet: Fleet, pool: Pool) -> std::io::Result<()> {
         tokio::select! {
             ev = input.next() => match ev {
                 Some(Ok(Event::Key(key))) if key.kind == KeyEventKind::Press => {
-                    if app.input.is_some() {
-                        app.on_input(key.code);
-                    } else if let Some(action) = keys::action_for(key) {
+                    if !app.on_text_key(key.code)
+                        && let Some(action) = app.keymap.action_for(key, app.context())
+                    {
                         app.apply(action);
                     }
                 }
+                Some(Ok(Event::Mouse(m))) => match m.kind {
+                    MouseEventKind::Down(MouseButton::Left) => app.on_click(m.column, m.row),
+                    MouseEventKind::ScrollDown => app.on_wheel(m.column, m.row, true),
+                    MouseEventKind::ScrollUp => app.on_wheel(m.column, m.row, false),
+                    _ => {}
+                },
                 Some(Ok(_)) => {}
                 Some(Err(e)) => break Err(e),
                 None => break Ok(()),
@@ -91,22 +134,18 @@ pub async fn run(fleet: Fleet, pool: Pool) -> std::io::Result<()> {
                     }
                 }
             }
-            Some(ev) = async {
-                match log_rx.as_mut() {
-                    Some(rx) => rx.recv().await,
-                    None => std::future::pending().await,
+            ev = command_events.recv() => {
+                if let Ok(ev) = ev {
+                    app.commands.on_event(ev);
                 }
-            } => {
-                if let Some(pane) = app.logs.as_mut() {
-                    pane.on_event(ev);
-                    // Ingest everything queued before drawing: the screen never makes the
-                    // stream wait, and a burst costs one frame.
-                    if let Some(rx) = log_rx.as_mut() {
-                        while let Ok(ev) = rx.try_recv() {
-                            pane.on_event(ev);
-                        }
-                    }
+                while let Ok(ev) = command_events.try_recv() {
+                    app.commands.on_event(ev);
                 }
+            }
+            Some((host, ev)) = streams.next() => {
+                // Ingest everything queued before drawing: the screen never makes a stream
+                // wait, and a burst costs one frame.
+                streams.ingest(&mut app, host, ev);
             }
             _ = term.recv() => app.quit = true,
             _ = tick.tick() => {}
@@ -115,19 +154,67 @@ pub async fn run(fleet: Fleet, pool: Pool) -> std::io::Result<()> {
             break Ok(());
         }
     };
-    ratatui::restore();
+    give_back_terminal();
     for w in watchers {
         w.abort();
     }
+    save_history(&paths, &app.history);
     result
+}
+
+fn take_terminal() -> ratatui::DefaultTerminal {
+    let terminal = ratatui::init();
+    let _ = crossterm::execute!(std::io::stdout(), crossterm::event::EnableMouseCapture);
+    terminal
+}
+
+fn give_back_terminal() {
+    let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
+    ratatui::restore();
+}
+
+/// Writes a log pane to the state dir; the answer is shown to the operator.
+fn save(paths: &Paths, name: &str, lines: &[String]) -> String {
+    let dir = paths.state.join("logs");
+    let stamp = clock_stamp().replace([':', '-'], "");
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '+' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(80)
+        .collect();
+    let path = dir.join(format!("{safe}-{stamp}.log"));
+    let mut text = lines.join("\n");
+    text.push('\n');
+    match std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&path, text)) {
+        Ok(()) => format!("saved {} lines to {}", lines.len(), path.display()),
+        Err(e) => format!("cannot save to {}: {e}", path.display()),
+    }
+}
+
+fn save_history(paths: &Paths, history: &[String]) {
+    let file = history_file(paths);
+    if let Some(dir) = file.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let _ = std::fs::write(file, history.join("\n") + "\n");
+}
+
+fn clock_stamp() -> String {
+    let micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64);
+    logs::utc(micros)
 }
 
 /// UTC wall clock, HH:MM:SS (the date formatting the log streams already use).
 fn clock() -> String {
-    let micros = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64);
-    let stamp = logs::utc(micros);
+    let stamp = clock_stamp();
     format!("{} UTC", stamp.get(11..19).unwrap_or(&stamp))
 }
 

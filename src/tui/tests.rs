@@ -1,20 +1,28 @@
-//! Snapshots of the console, driven by real key events through the key table, at 80x24 and
-//! 160x45. Deterministic: fixed clock, fixed connection states.
+//! Snapshots of every view of the console, driven by real key events through the keymap, at
+//! 80x24 and 160x45. Deterministic: fixed clock, fixed connection states, no timings.
 
-use super::app::App;
-use super::{keys, view};
+use super::app::{App, Request, Tab};
+use super::confirm::Pending;
+use super::keys::Context;
+use super::logpane::LOG_CAPACITY;
+use super::view;
+use crate::engine::logs::LogEvent;
 use crate::inventory::{Fleet, Inventory, RuleSet};
-use crate::ssh::{ConnEvent, ConnState};
+use crate::ssh::{CommandEvent, ConnEvent, ConnState, Exit};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use std::path::Path;
+use std::time::{Duration, UNIX_EPOCH};
 
-fn app() -> App {
+fn fleet() -> Fleet {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("servers.example.tsv");
     let inv = Inventory::load(&path).unwrap();
-    let fleet = Fleet::new(&inv, None, &RuleSet::builtin()).unwrap();
-    let mut app = App::new(fleet);
+    Fleet::new(&inv, None, &RuleSet::builtin()).unwrap()
+}
+
+fn app() -> App {
+    let mut app = App::new(fleet());
     let names: Vec<String> = app.fleet.hosts.iter().map(|h| h.hostname.clone()).collect();
     for (i, name) in names.into_iter().enumerate() {
         let state = match i % 7 {
@@ -26,6 +34,9 @@ fn app() -> App {
                 expected: vec![],
                 got: String::new(),
             },
+            6 if i == 20 => ConnState::HostKeyUnknown {
+                key: "ssh-ed25519 SHA256:abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG".into(),
+            },
             _ => ConnState::Up {
                 rtt_ms: 0.4 + i as f64 / 10.0,
             },
@@ -35,12 +46,25 @@ fn app() -> App {
     app
 }
 
-fn press(app: &mut App, keys_pressed: &[KeyCode]) {
-    for k in keys_pressed {
-        if let Some(a) = keys::action_for(KeyEvent::new(*k, KeyModifiers::NONE)) {
+/// Keys as the event loop routes them: to a prompt or popup while one is open, else through
+/// the keymap in the focused context.
+fn press(app: &mut App, keys: &[KeyCode]) {
+    for k in keys {
+        if app.on_text_key(*k) {
+            continue;
+        }
+        if let Some(a) = app
+            .keymap
+            .action_for(KeyEvent::new(*k, KeyModifiers::NONE), app.context())
+        {
             app.apply(a);
         }
     }
+}
+
+fn typed(app: &mut App, text: &str) {
+    let keys: Vec<KeyCode> = text.chars().map(KeyCode::Char).collect();
+    press(app, &keys);
 }
 
 fn render(app: &mut App, w: u16, h: u16) -> String {
@@ -49,11 +73,29 @@ fn render(app: &mut App, w: u16, h: u16) -> String {
     format!("{}", t.backend())
 }
 
+/// Both sizes of one view, under one name.
+fn snap(app: &mut App, name: &str) {
+    insta::assert_snapshot!(format!("{name}_160x45"), render(app, 160, 45));
+    insta::assert_snapshot!(format!("{name}_80x24"), render(app, 80, 24));
+}
+
+fn journal(pane_host: usize, app: &mut App, lines: &[&str]) {
+    let pane = app.logs.as_mut().unwrap();
+    for l in lines {
+        pane.on_event(pane_host, LogEvent::Line(l.to_string()));
+    }
+}
+
 #[test]
-fn fleet_view_all_hosts() {
+fn fleet_view_all_hosts_in_cluster_sections() {
     let mut a = app();
-    insta::assert_snapshot!("fleet_all_160x45", render(&mut a, 160, 45));
-    insta::assert_snapshot!("fleet_all_80x24", render(&mut a, 80, 24));
+    snap(&mut a, "fleet_all");
+    let screen = render(&mut a, 160, 45);
+    assert!(
+        screen.contains("── redis · Redis + Sentinel 1/3 up"),
+        "{screen}"
+    );
+    assert!(screen.contains("host key unk"), "{screen}");
 }
 
 #[test]
@@ -62,32 +104,38 @@ fn fleet_view_one_cluster_and_selection() {
     press(&mut a, &[KeyCode::Down, KeyCode::Char('j'), KeyCode::Right]);
     assert_eq!(a.groups[a.group].name, "redis");
     assert_eq!(a.host, 1);
-    insta::assert_snapshot!("fleet_redis_160x45", render(&mut a, 160, 45));
-    insta::assert_snapshot!("fleet_redis_80x24", render(&mut a, 80, 24));
+    snap(&mut a, "fleet_redis");
 }
 
 #[test]
-fn grid_scrolls_to_the_selected_host_and_help_opens() {
+fn grid_moves_by_rows_and_scrolls_to_the_selected_host() {
     let mut a = app();
     render(&mut a, 80, 24);
-    press(
-        &mut a,
-        &[
-            KeyCode::PageDown,
-            KeyCode::PageDown,
-            KeyCode::PageDown,
-            KeyCode::PageDown,
-        ],
-    );
-    assert_eq!(a.host, 4 * a.columns);
+    for _ in 0..6 {
+        press(&mut a, &[KeyCode::PageDown]);
+        render(&mut a, 80, 24);
+    }
+    assert_eq!(a.host, 6, "one host per row in sections at 80 columns");
     let screen = render(&mut a, 80, 24);
-    let selected = &a.fleet.hosts[a.host].hostname;
+    let selected = a.current_host().unwrap();
     assert!(
         screen.contains(selected.as_str()),
-        "the selected host is on screen"
+        "selected host on screen"
     );
+    let before = a.host;
+    press(&mut a, &[KeyCode::PageUp]);
+    assert!(a.host < before);
+}
+
+#[test]
+fn help_lists_every_binding_and_command() {
+    let mut a = app();
     press(&mut a, &[KeyCode::Char('?')]);
-    insta::assert_snapshot!("help_80x24", render(&mut a, 80, 24));
+    snap(&mut a, "help");
+    let screen = render(&mut a, 160, 45);
+    for b in &a.keymap.bindings {
+        assert!(screen.contains(b.help), "help lacks {:?}", b.help);
+    }
     press(&mut a, &[KeyCode::Char('q')]);
     assert!(!a.show_help && !a.quit, "q closes help first");
     press(&mut a, &[KeyCode::Char('q')]);
@@ -95,87 +143,417 @@ fn grid_scrolls_to_the_selected_host_and_help_opens() {
 }
 
 #[test]
-fn log_pane_shows_lines_loss_and_drops() {
-    use super::app::{LOG_CAPACITY, Request};
-    use crate::engine::logs::LogEvent;
+fn log_pane_follows_searches_filters_and_pauses() {
     let mut a = app();
     press(&mut a, &[KeyCode::Enter]);
-    assert_eq!(a.requests, vec![Request::OpenLogs("db-master-01".into())]);
-    let pane = a.logs.as_mut().unwrap();
-    for i in 0..(LOG_CAPACITY + 5) {
-        pane.on_event(LogEvent::Line(format!(
-            "2026-11-28T12:00:00.000Z app[1]: line {i}"
-        )));
-    }
     assert_eq!(
-        (pane.lines.len(), pane.dropped),
-        (LOG_CAPACITY, 5),
-        "ring buffer keeps the newest"
+        a.requests,
+        vec![Request::OpenLogs {
+            hosts: vec!["db-master-01".into()],
+            source: crate::engine::logs::LogSource::Journal { unit: None }
+        }]
     );
-    pane.on_event(LogEvent::Lost("down: no answer for 2 s".into()));
-    insta::assert_snapshot!("logs_lost_160x45", render(&mut a, 160, 45));
-    a.logs
-        .as_mut()
-        .unwrap()
-        .on_event(LogEvent::Resumed(std::time::Duration::from_secs(3)));
-    assert!(render(&mut a, 160, 45).contains("following"));
-    press(&mut a, &[KeyCode::Char('x')]);
+    let lines: Vec<String> = (0..60)
+        .map(|i| {
+            format!(
+                "2026-11-28T12:00:{:02}.000Z postgres[41]: checkpoint {i} {}",
+                i % 60,
+                if i % 15 == 0 {
+                    "\x1b[31mERROR\x1b[0m disk slow"
+                } else {
+                    "complete"
+                }
+            )
+        })
+        .collect();
+    journal(
+        0,
+        &mut a,
+        &lines.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    snap(&mut a, "logs_following");
+    // Focus the pane, search, and look at the match.
+    press(&mut a, &[KeyCode::Tab, KeyCode::Char('/')]);
+    typed(&mut a, "checkpoint 30 ");
+    press(&mut a, &[KeyCode::Enter]);
+    let pane = a.logs.as_ref().unwrap();
+    assert!(pane.paused_at.is_some(), "a search stops following");
+    snap(&mut a, "logs_search");
+    // Only the error lines, timestamps off, wrapped.
+    press(&mut a, &[KeyCode::Char('&')]);
+    typed(&mut a, "error");
+    press(
+        &mut a,
+        &[KeyCode::Enter, KeyCode::Char('t'), KeyCode::Char('w')],
+    );
+    assert_eq!(a.logs.as_ref().unwrap().export().len(), 4);
+    snap(&mut a, "logs_filtered");
+    let screen = render(&mut a, 160, 45);
+    assert!(
+        !screen.contains("\x1b"),
+        "ANSI codes are rendered, not printed"
+    );
+    assert!(!screen.contains("[31m"));
+    // Pause; new lines arrive below; G follows again.
+    press(&mut a, &[KeyCode::Char('&'), KeyCode::Enter]);
+    assert!(
+        a.logs.as_ref().unwrap().filter.is_none(),
+        "an empty filter clears it"
+    );
+    press(&mut a, &[KeyCode::Char('p')]);
+    journal(
+        0,
+        &mut a,
+        &["2026-11-28T12:01:00.000Z app[1]: arrived while paused"],
+    );
+    assert!(!render(&mut a, 160, 45).contains("arrived while paused"));
+    assert!(render(&mut a, 160, 45).contains("PAUSED"));
+    press(&mut a, &[KeyCode::Char('G')]);
+    assert!(render(&mut a, 160, 45).contains("arrived while paused"));
+    // Save asks the loop to write every line.
+    press(&mut a, &[KeyCode::Char('s')]);
+    match a.requests.last() {
+        Some(Request::Save { name, lines }) => {
+            assert_eq!(name, "db-master-01");
+            assert_eq!(lines.len(), 61);
+        }
+        other => panic!("{other:?}"),
+    }
+    // Full screen for demos, Esc back, x closes the pane and its stream.
+    press(&mut a, &[KeyCode::Char('f')]);
+    snap(&mut a, "logs_fullscreen");
+    press(&mut a, &[KeyCode::Esc, KeyCode::Char('x')]);
     assert!(a.logs.is_none());
     assert_eq!(a.requests.last(), Some(&Request::CloseLogs));
 }
 
-/// Keys as the event loop routes them: to the filter input while it is open.
-fn type_keys(app: &mut App, keys_pressed: &[KeyCode]) {
-    for k in keys_pressed {
-        if app.input.is_some() {
-            app.on_input(*k);
-        } else if let Some(a) = keys::action_for(KeyEvent::new(*k, KeyModifiers::NONE)) {
-            app.apply(a);
-        }
+#[test]
+fn log_pane_ring_loss_and_drops() {
+    let mut a = app();
+    press(&mut a, &[KeyCode::Enter]);
+    let pane = a.logs.as_mut().unwrap();
+    for i in 0..(LOG_CAPACITY + 5) {
+        pane.on_event(
+            0,
+            LogEvent::Line(format!("2026-11-28T12:00:00.000Z app[1]: line {i}")),
+        );
     }
+    assert_eq!((pane.lines(), pane.dropped()), (LOG_CAPACITY, 5));
+    pane.on_event(0, LogEvent::Lost("down: no answer for 2 s".into()));
+    snap(&mut a, "logs_lost");
+    a.logs
+        .as_mut()
+        .unwrap()
+        .on_event(0, LogEvent::Resumed(Duration::from_secs(3)));
+    assert!(render(&mut a, 160, 45).contains("following"));
 }
 
-fn chars(s: &str) -> Vec<KeyCode> {
-    s.chars().map(KeyCode::Char).collect()
+#[test]
+fn marked_hosts_merge_or_split() {
+    let mut a = app();
+    press(&mut a, &[KeyCode::Down]);
+    assert_eq!(a.groups[a.group].name, "postgres");
+    press(
+        &mut a,
+        &[KeyCode::Char(' '), KeyCode::Right, KeyCode::Char(' ')],
+    );
+    assert_eq!(a.marked.len(), 2);
+    press(&mut a, &[KeyCode::Enter]);
+    match a.requests.last() {
+        Some(Request::OpenLogs { hosts, .. }) => {
+            assert_eq!(hosts, &["db-master-01", "db-slave-01"])
+        }
+        other => panic!("{other:?}"),
+    }
+    journal(
+        0,
+        &mut a,
+        &["2026-11-28T12:00:00.000Z patroni[9]: I am the leader"],
+    );
+    journal(
+        1,
+        &mut a,
+        &["2026-11-28T12:00:01.000Z patroni[9]: following db-master-01"],
+    );
+    journal(
+        0,
+        &mut a,
+        &["2026-11-28T12:00:02.000Z patroni[9]: lock renewed"],
+    );
+    snap(&mut a, "logs_merged");
+    let screen = render(&mut a, 160, 45);
+    let order: Vec<usize> = ["I am the leader", "following db-master-01", "lock renewed"]
+        .iter()
+        .map(|s| screen.find(s).unwrap())
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "arrival order");
+    assert!(screen.contains("db-slave-01  │ "), "host prefixes");
+    press(&mut a, &[KeyCode::Tab, KeyCode::Char('m')]);
+    snap(&mut a, "logs_split");
+}
+
+#[test]
+fn tabs_command_log_and_diagnostics() {
+    let mut a = app();
+    let at = UNIX_EPOCH + Duration::from_secs(1_795_000_000);
+    for (id, host, cmd) in [
+        (1, "db-master-01", "journalctl -o json -f"),
+        (2, "redis-01", "systemctl is-active redis"),
+        (3, "redis-02", "false"),
+    ] {
+        a.commands.on_event(CommandEvent::Started {
+            id,
+            host: host.into(),
+            command: cmd.into(),
+            at,
+        });
+    }
+    a.commands.on_event(CommandEvent::Ended {
+        id: 2,
+        exit: Exit::Code(0),
+        duration: Duration::from_millis(41),
+    });
+    a.commands.on_event(CommandEvent::Ended {
+        id: 3,
+        exit: Exit::Code(1),
+        duration: Duration::from_millis(12),
+    });
+    press(&mut a, &[KeyCode::Tab]);
+    assert_eq!((a.focus, a.tab), (Context::Pane, Tab::Commands));
+    snap(&mut a, "commands");
+    let screen = render(&mut a, 160, 45);
+    assert!(screen.contains("exit 1 · 0.01 s"));
+    assert!(screen.contains("running"));
+    press(&mut a, &[KeyCode::Tab]);
+    assert_eq!(a.tab, Tab::Diagnostics);
+    assert!(render(&mut a, 160, 45).contains(" diagnostics "));
+    press(&mut a, &[KeyCode::Tab]);
+    assert_eq!(a.focus, Context::Grid, "Tab comes back to the grid");
+}
+
+#[test]
+fn command_mode_with_history() {
+    let mut a = app();
+    press(&mut a, &[KeyCode::Char(':')]);
+    typed(&mut a, "cluster red");
+    snap(&mut a, "command_typing");
+    press(&mut a, &[KeyCode::Enter]);
+    assert_eq!(a.groups[a.group].name, "redis");
+    press(&mut a, &[KeyCode::Char(':')]);
+    typed(&mut a, "host haproxy-02");
+    press(&mut a, &[KeyCode::Enter]);
+    assert_eq!(a.current_host().as_deref(), Some("haproxy-02"));
+    press(&mut a, &[KeyCode::Char(':')]);
+    typed(&mut a, "frobnicate");
+    press(&mut a, &[KeyCode::Enter]);
+    snap(&mut a, "command_unknown");
+    // ↑ walks back through the history.
+    press(&mut a, &[KeyCode::Char(':'), KeyCode::Up, KeyCode::Up]);
+    assert_eq!(a.prompt.as_ref().unwrap().text, "host haproxy-02");
+    press(&mut a, &[KeyCode::Up, KeyCode::Enter]);
+    assert_eq!(a.groups[a.group].name, "redis");
+    assert_eq!(
+        a.history,
+        [
+            "cluster red",
+            "host haproxy-02",
+            "frobnicate",
+            "cluster red"
+        ]
+    );
+    press(&mut a, &[KeyCode::Char(':')]);
+    typed(&mut a, "mark redis-0*");
+    press(&mut a, &[KeyCode::Enter]);
+    assert_eq!(a.marked.len(), 3);
+    press(&mut a, &[KeyCode::Char(':')]);
+    typed(&mut a, "q");
+    press(&mut a, &[KeyCode::Enter]);
+    assert!(a.quit);
 }
 
 #[test]
 fn slash_filters_the_grid_with_a_regex() {
     let mut a = app();
-    type_keys(&mut a, &[KeyCode::Char('/')]);
-    type_keys(&mut a, &chars("^redis-0[12]"));
-    assert!(
-        render(&mut a, 160, 45).contains("/^redis-0[12]▏"),
-        "the filter being typed is shown"
-    );
-    type_keys(&mut a, &[KeyCode::Enter]);
+    press(&mut a, &[KeyCode::Char('/')]);
+    typed(&mut a, "^redis-0[12]");
+    assert!(render(&mut a, 160, 45).contains("/^redis-0[12]▏"));
+    press(&mut a, &[KeyCode::Enter]);
     assert_eq!(a.selected_hosts(), ["redis-01", "redis-02"]);
-    insta::assert_snapshot!("filter_redis_80x24", render(&mut a, 80, 24));
+    snap(&mut a, "filter_redis");
     // `!` inverts; matching covers roles and live states too.
-    type_keys(&mut a, &[KeyCode::Esc, KeyCode::Char('/')]);
-    type_keys(&mut a, &chars("!Up"));
-    type_keys(&mut a, &[KeyCode::Enter]);
+    press(&mut a, &[KeyCode::Esc, KeyCode::Char('/')]);
+    typed(&mut a, "!Up");
+    press(&mut a, &[KeyCode::Enter]);
     assert!(
         a.selected_hosts()
             .iter()
             .all(|h| !matches!(a.state(h), ConnState::Up { .. }))
     );
-    assert_eq!(a.selected_hosts().len(), 9);
-    // Not a regex: said in the title, nothing hidden.
-    type_keys(
-        &mut a,
-        &[
-            KeyCode::Esc,
-            KeyCode::Char('/'),
-            KeyCode::Char('('),
-            KeyCode::Enter,
-        ],
-    );
+    assert_eq!(a.selected_hosts().len(), 10);
+    press(&mut a, &[KeyCode::Esc, KeyCode::Char('/')]);
+    typed(&mut a, "(");
+    press(&mut a, &[KeyCode::Enter]);
     assert_eq!(a.selected_hosts().len(), 29);
     assert!(render(&mut a, 160, 45).contains("not a regex"));
-    // Esc clears the filter before it quits.
-    type_keys(&mut a, &[KeyCode::Esc]);
+    press(&mut a, &[KeyCode::Esc]);
     assert!(a.filter.is_none() && !a.quit);
-    type_keys(&mut a, &[KeyCode::Esc]);
+    press(&mut a, &[KeyCode::Esc]);
     assert!(a.quit);
+}
+
+#[test]
+fn run_is_confirmed_typed_in_prod_and_refused_readonly() {
+    let mut a = app();
+    a.fleet.env = "lab".into();
+    press(&mut a, &[KeyCode::Char('!')]);
+    assert_eq!(a.prompt.as_ref().map(|p| p.text.as_str()), Some("run "));
+    typed(&mut a, "systemctl restart patroni");
+    assert_eq!(
+        a.prompt.as_ref().map(|p| p.text.as_str()),
+        Some("run systemctl restart patroni")
+    );
+    press(&mut a, &[KeyCode::Enter]);
+    assert!(a.confirm.is_some(), "{:?}", a.status);
+    snap(&mut a, "confirm_run");
+    press(&mut a, &[KeyCode::Char('y')]);
+    match a.requests.last() {
+        Some(Request::Execute(done)) => assert_eq!(
+            done.pending(),
+            &Pending::Run {
+                hosts: vec!["db-master-01".into()],
+                command: "systemctl restart patroni".into()
+            }
+        ),
+        other => panic!("{other:?}"),
+    }
+    // ENV prod: the host's name must be typed.
+    let mut p = app();
+    assert_eq!(p.fleet.env, "prod");
+    press(&mut p, &[KeyCode::Char(':')]);
+    typed(&mut p, "run uptime");
+    press(
+        &mut p,
+        &[KeyCode::Enter, KeyCode::Char('y'), KeyCode::Enter],
+    );
+    assert!(p.confirm.is_some(), "y does not confirm in prod");
+    snap(&mut p, "confirm_prod");
+    press(&mut p, &[KeyCode::Esc]);
+    assert!(p.confirm.is_none() && p.requests.is_empty());
+    // --readonly: greyed in the hints, refused with a reason.
+    let mut r = app();
+    r.readonly = true;
+    snap(&mut r, "readonly");
+    press(&mut r, &[KeyCode::Char('!')]);
+    assert!(r.prompt.is_none() && r.confirm.is_none());
+    assert_eq!(r.status.as_deref(), Some("refused: kbz runs --readonly"));
+    press(&mut r, &[KeyCode::Char(':')]);
+    typed(&mut r, "run reboot");
+    press(&mut r, &[KeyCode::Enter]);
+    assert!(r.confirm.is_none());
+}
+
+#[test]
+fn unknown_host_key_is_shown_then_accepted() {
+    let mut a = app();
+    press(&mut a, &[KeyCode::Char(':')]);
+    let unknown = a.fleet.hosts[20].hostname.clone();
+    typed(&mut a, &format!("host {unknown}"));
+    press(&mut a, &[KeyCode::Enter, KeyCode::Char('a')]);
+    assert!(a.confirm.is_some(), "{:?} {:?}", a.current_host(), a.status);
+    snap(&mut a, "confirm_host_key");
+    press(&mut a, &[KeyCode::Char('y'), KeyCode::Enter]);
+    assert!(a.requests.is_empty(), "prod: the name must be typed");
+    press(&mut a, &[KeyCode::Backspace]);
+    typed(&mut a, &unknown);
+    press(&mut a, &[KeyCode::Enter]);
+    assert!(matches!(
+        a.requests.last(),
+        Some(Request::Execute(done)) if matches!(done.pending(), Pending::TrustKey { .. })
+    ));
+}
+
+#[test]
+fn a_thousand_hosts_shrink_to_one_line_tiles() {
+    let mut tsv = String::from(
+        "ENV\tIP_PUBLIQUE\tHOSTNAME\tIP_PRIVEE\tFQDN\tUSER_SSH\tPOOL\tROLE\tSUBROLE\tDOCKER_STACK\tCORE\tNOTES\n",
+    );
+    for i in 0..1000 {
+        tsv.push_str(&format!(
+            "lab\t\tapp-{i:04}\t10.1.{}.{}\t\troot\tapps\tapp\tweb\t\t\t\n",
+            i / 250,
+            i % 250 + 1
+        ));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("servers.tsv");
+    std::fs::write(&file, tsv).unwrap();
+    let inv = Inventory::load(&file).unwrap();
+    let mut a = App::new(Fleet::new(&inv, None, &RuleSet::builtin()).unwrap());
+    for i in 0..1000 {
+        a.on_conn(ConnEvent {
+            host: format!("app-{i:04}"),
+            state: ConnState::Up { rtt_ms: 1.0 },
+        });
+    }
+    snap(&mut a, "thousand");
+    press(&mut a, &[KeyCode::Char(':')]);
+    typed(&mut a, "host app-0999");
+    press(&mut a, &[KeyCode::Enter]);
+    assert!(
+        render(&mut a, 160, 45).contains("app-0999"),
+        "scrolls to it"
+    );
+}
+
+#[test]
+fn clicks_select_clusters_and_hosts() {
+    let mut a = app();
+    render(&mut a, 160, 45);
+    let groups = a.layout.groups;
+    a.on_click(groups.x + 2, groups.y + 3);
+    assert_eq!(a.group, 2);
+    render(&mut a, 160, 45);
+    let (tile, index) = a.layout.tiles[1];
+    a.on_click(tile.x + 1, tile.y + 1);
+    assert_eq!(a.host, index);
+}
+
+#[test]
+fn themes_colour_states_and_no_color_drops_them() {
+    use ratatui::style::Color;
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = app();
+    a.themes = Some(super::theme::Themes::new(dir.path()));
+    a.set_theme("light");
+    let mut t = Terminal::new(TestBackend::new(160, 45)).unwrap();
+    t.draw(|f| view::draw(f, &mut a, "12:00:00 UTC")).unwrap();
+    let buf = t.backend().buffer().clone();
+    let fg_of = |needle: &str| {
+        let w = buf.area.width as usize;
+        let text: String = buf
+            .content
+            .iter()
+            .map(|c| c.symbol().chars().next().unwrap_or(' '))
+            .collect();
+        let i = text.find(needle).unwrap();
+        buf.content[(i / w) * w + i % w].fg
+    };
+    assert_eq!(fg_of("down: timeout"), Color::Rgb(0xb0, 0, 0));
+    a.set_theme("nonexistent");
+    assert!(
+        a.status
+            .as_deref()
+            .unwrap()
+            .contains("no theme \"nonexistent\"")
+    );
+    a.theme = super::theme::Theme::mono("default");
+    t.draw(|f| view::draw(f, &mut a, "12:00:00 UTC")).unwrap();
+    assert!(
+        t.backend()
+            .buffer()
+            .content
+            .iter()
+            .all(|c| c.fg == Color::Reset && c.bg == Color::Reset),
+        "no colour at all"
+    );
 }

@@ -1,0 +1,216 @@
+//! The fleet grid: one tile per host, in sections per cluster when every host is shown. Tiles
+//! shrink (full, compact, one line) until the hosts fit, then the grid scrolls to keep the
+//! selected host in view. Only visible tiles are drawn, so a frame costs the screen's size,
+//! not the fleet's.
+
+use super::app::App;
+use super::theme::Theme;
+use crate::ssh::ConnState;
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Size {
+    Full,
+    Compact,
+    Mini,
+}
+
+impl Size {
+    fn dims(self) -> (u16, u16) {
+        match self {
+            Size::Full => (26, 5),
+            Size::Compact => (22, 3),
+            Size::Mini => (34, 1),
+        }
+    }
+}
+
+enum Item {
+    Header { y: u16, group: usize },
+    Tile { y: u16, x: u16, index: usize },
+}
+
+/// Colour and one-line text of a connection state.
+pub fn describe(state: &ConnState, t: &Theme) -> (Color, String) {
+    match state {
+        ConnState::Idle => (t.muted, "not connected".into()),
+        ConnState::Connecting => (t.warn, "connecting…".into()),
+        ConnState::Up { rtt_ms } => (t.ok, format!("up {rtt_ms:.1} ms")),
+        ConnState::Down { reason } => (t.bad, format!("down: {reason}")),
+        ConnState::AuthFailed { .. } => (t.alert, "auth failed".into()),
+        ConnState::HostKeyUnknown { .. } => (t.alert, "host key unknown (a)".into()),
+        ConnState::HostKeyChanged { .. } => (t.alert, "HOST KEY CHANGED".into()),
+        ConnState::HostKeyRevoked { .. } => (t.alert, "host key revoked".into()),
+        ConnState::HostKeyBadCertificate { .. } => (t.alert, "bad host certificate".into()),
+    }
+}
+
+/// Items with virtual coordinates (rows from the top of the whole grid), and its height.
+fn lay_out(app: &App, hosts: &[String], size: Size, width: u16) -> (Vec<Item>, u16) {
+    let (w, h) = size.dims();
+    let columns = (width / w).max(1) as usize;
+    let sectioned = app.group == 0 && app.groups.len() > 2;
+    let mut items = Vec::new();
+    let mut y: u16 = 0;
+    let mut i = 0;
+    while i < hosts.len() {
+        let section = app.section_of.get(&hosts[i]).copied();
+        let run = if sectioned {
+            hosts[i..]
+                .iter()
+                .take_while(|h| app.section_of.get(*h).copied() == section)
+                .count()
+        } else {
+            hosts.len()
+        };
+        if sectioned && let Some(group) = section {
+            items.push(Item::Header { y, group });
+            y = y.saturating_add(1);
+        }
+        for k in 0..run {
+            items.push(Item::Tile {
+                y: y.saturating_add((k / columns) as u16 * h),
+                x: (k % columns) as u16 * w,
+                index: i + k,
+            });
+        }
+        y = y.saturating_add(run.div_ceil(columns) as u16 * h);
+        i += run;
+    }
+    (items, y)
+}
+
+pub fn draw(f: &mut Frame, app: &mut App, area: Rect, title: Line) {
+    let block =
+        Block::bordered()
+            .title(title)
+            .border_style(if app.focus == super::keys::Context::Grid {
+                Style::new().fg(app.theme.accent)
+            } else {
+                Style::new()
+            });
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    app.layout.grid = inner;
+    app.layout.tiles.clear();
+    let hosts = app.selected_hosts();
+    let mut chosen = None;
+    for size in [Size::Full, Size::Compact, Size::Mini] {
+        let (items, height) = lay_out(app, &hosts, size, inner.width);
+        chosen = Some((size, items));
+        if height <= inner.height {
+            break;
+        }
+    }
+    let Some((size, items)) = chosen else {
+        return;
+    };
+    let (_, tile_h) = size.dims();
+    // Scroll so that the selected tile is on screen.
+    let selected_y = items
+        .iter()
+        .find_map(|it| match it {
+            Item::Tile { y, index, .. } if *index == app.host => Some(*y),
+            _ => None,
+        })
+        .unwrap_or(0);
+    let offset = (selected_y + tile_h).saturating_sub(inner.height);
+    for item in &items {
+        match item {
+            Item::Header { y, group } => {
+                let Some(g) = app.groups.get(*group) else {
+                    continue;
+                };
+                if *y < offset || *y >= offset + inner.height {
+                    continue;
+                }
+                let (up, down, _) = app.counts(&g.hosts);
+                let (text, hosts) = (format!("{} · {}", g.name, g.label), g.hosts.len());
+                let colour = if down > 0 {
+                    app.theme.bad
+                } else {
+                    app.theme.accent
+                };
+                let line = Line::from(vec![
+                    Span::styled(format!("── {text} "), Style::new().fg(app.theme.accent)),
+                    Span::styled(
+                        format!("{up}/{hosts} up "),
+                        Style::new().fg(colour).add_modifier(Modifier::BOLD),
+                    ),
+                    Span::styled(
+                        "─".repeat(inner.width as usize),
+                        Style::new().fg(app.theme.muted),
+                    ),
+                ]);
+                let r = Rect::new(inner.x, inner.y + (y - offset), inner.width, 1);
+                f.render_widget(Paragraph::new(line), r);
+            }
+            Item::Tile { y, x, index } => {
+                if *y < offset || *y + tile_h > offset + inner.height {
+                    continue;
+                }
+                let (w, h) = size.dims();
+                let r = Rect::new(inner.x + x, inner.y + (y - offset), w.min(inner.width), h);
+                draw_tile(f, app, &hosts[*index], *index, size, r);
+                app.layout.tiles.push((r, *index));
+            }
+        }
+    }
+}
+
+fn draw_tile(f: &mut Frame, app: &App, name: &str, index: usize, size: Size, r: Rect) {
+    let t = &app.theme;
+    let (colour, text) = describe(app.state(name), t);
+    let selected = index == app.host;
+    let marked = app.marked.contains(name);
+    let mark = if marked { "✓ " } else { "" };
+    let host = app.fleet.host(name);
+    let mut border = Style::new().fg(colour);
+    if selected {
+        border = border.add_modifier(Modifier::BOLD | Modifier::REVERSED);
+    }
+    match size {
+        Size::Mini => {
+            let mut style = Style::new().fg(colour);
+            if selected {
+                style = style.add_modifier(Modifier::REVERSED | Modifier::BOLD);
+            }
+            let line = Line::from(vec![
+                Span::styled(format!("● {mark}{name} "), style),
+                Span::styled(text, Style::new().fg(colour)),
+            ]);
+            f.render_widget(
+                Paragraph::new(line),
+                Rect {
+                    width: r.width - 1,
+                    ..r
+                },
+            );
+        }
+        Size::Compact | Size::Full => {
+            let mut lines = Vec::new();
+            if size == Size::Full {
+                lines.push(Line::from(
+                    host.map(|h| h.ip_private.to_string()).unwrap_or_default(),
+                ));
+            }
+            lines.push(Line::styled(text, Style::new().fg(colour)));
+            if size == Size::Full {
+                lines.push(Line::styled(
+                    host.map(|h| h.subrole.clone()).unwrap_or_default(),
+                    Style::new().fg(t.muted),
+                ));
+            }
+            let p = Paragraph::new(lines).block(
+                Block::bordered()
+                    .border_style(border)
+                    .title(format!(" {mark}{name} ")),
+            );
+            f.render_widget(p, r);
+        }
+    }
+}

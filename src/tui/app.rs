@@ -516,7 +516,7 @@ impl App {
     }
 
     fn close_pane(&mut self) {
-        if self.tab == Tab::Logs && self.logs.take().is_some() {
+        if self.logs.take().is_some() {
             self.requests.push(Request::CloseLogs);
         }
         self.pane_open = false;

@@ -341,8 +341,8 @@ impl LogPane {
                 self.current = Some(p);
                 // Keep the match about a third up the pane, so what follows it shows too.
                 let below = (height as u64 * 2 / 3).max(1);
-                let bottom = (p + below).min(self.end());
-                self.paused_at = (bottom < self.end()).then_some(bottom);
+                // Searching stops following, as in `less`: the match stays where it is.
+                self.paused_at = Some((p + below).min(self.end()));
                 self.notice = None;
             }
             None => self.notice = Some(format!("no line matches /{}", search.text)),

@@ -77,6 +77,9 @@ fn status_of(pane: &LogPane, t: &Theme) -> Vec<Span<'static>> {
             spans.push(Span::styled("PAUSED", Style::new().fg(t.warn)))
         }
         (_, []) => spans.push(Span::styled("following", Style::new().fg(t.ok))),
+        (n, all) if all.len() == n && all.iter().all(|w| *w == "ended") => {
+            spans.push(Span::styled("ended", Style::new().fg(t.muted)))
+        }
         (1, [why]) => spans.push(Span::styled(why.to_string(), bad)),
         (n, some) => spans.push(Span::styled(
             format!("{} of {n} not streaming", some.len()),

@@ -49,25 +49,41 @@ pub fn describe(state: &ConnState, t: &Theme) -> (Color, String) {
     }
 }
 
-/// Items with virtual coordinates (rows from the top of the whole grid), and its height.
-fn lay_out(app: &App, hosts: &[String], size: Size, width: u16) -> (Vec<Item>, u16) {
+/// Consecutive hosts of one section: (its group, if sections are shown; first host; count).
+type Run = (Option<usize>, usize, usize);
+
+/// Cuts the host list into sections (cluster by cluster) in the "all" view; one run otherwise.
+fn runs(app: &App, hosts: &[String]) -> Vec<Run> {
+    if app.group != 0 || app.groups.len() <= 2 {
+        return vec![(None, 0, hosts.len())];
+    }
+    let mut out: Vec<Run> = Vec::new();
+    for (i, h) in hosts.iter().enumerate() {
+        let section = app.section_of.get(h).copied();
+        match out.last_mut() {
+            Some((s, _, n)) if *s == section => *n += 1,
+            _ => out.push((section, i, 1)),
+        }
+    }
+    out
+}
+
+fn height(runs: &[Run], size: Size, width: u16) -> usize {
     let (w, h) = size.dims();
     let columns = (width / w).max(1) as usize;
-    let sectioned = app.group == 0 && app.groups.len() > 2;
+    runs.iter()
+        .map(|(s, _, n)| usize::from(s.is_some()) + n.div_ceil(columns) * h as usize)
+        .sum()
+}
+
+/// Items with virtual coordinates (rows from the top of the whole grid).
+fn lay_out(runs: &[Run], size: Size, width: u16) -> Vec<Item> {
+    let (w, h) = size.dims();
+    let columns = (width / w).max(1) as usize;
     let mut items = Vec::new();
     let mut y: u16 = 0;
-    let mut i = 0;
-    while i < hosts.len() {
-        let section = app.section_of.get(&hosts[i]).copied();
-        let run = if sectioned {
-            hosts[i..]
-                .iter()
-                .take_while(|h| app.section_of.get(*h).copied() == section)
-                .count()
-        } else {
-            hosts.len()
-        };
-        if sectioned && let Some(group) = section {
+    for &(section, first, run) in runs {
+        if let Some(group) = section {
             items.push(Item::Header { y, group });
             y = y.saturating_add(1);
         }
@@ -75,13 +91,12 @@ fn lay_out(app: &App, hosts: &[String], size: Size, width: u16) -> (Vec<Item>, u
             items.push(Item::Tile {
                 y: y.saturating_add((k / columns) as u16 * h),
                 x: (k % columns) as u16 * w,
-                index: i + k,
+                index: first + k,
             });
         }
         y = y.saturating_add(run.div_ceil(columns) as u16 * h);
-        i += run;
     }
-    (items, y)
+    items
 }
 
 pub fn draw(f: &mut Frame, app: &mut App, area: Rect, title: Line) {
@@ -98,17 +113,12 @@ pub fn draw(f: &mut Frame, app: &mut App, area: Rect, title: Line) {
     app.layout.grid = inner;
     app.layout.tiles.clear();
     let hosts = app.selected_hosts();
-    let mut chosen = None;
-    for size in [Size::Full, Size::Compact, Size::Mini] {
-        let (items, height) = lay_out(app, &hosts, size, inner.width);
-        chosen = Some((size, items));
-        if height <= inner.height {
-            break;
-        }
-    }
-    let Some((size, items)) = chosen else {
-        return;
-    };
+    let runs = runs(app, &hosts);
+    let size = [Size::Full, Size::Compact]
+        .into_iter()
+        .find(|s| height(&runs, *s, inner.width) <= inner.height as usize)
+        .unwrap_or(Size::Mini);
+    let items = lay_out(&runs, size, inner.width);
     let (_, tile_h) = size.dims();
     // Scroll so that the selected tile is on screen.
     let selected_y = items
@@ -175,21 +185,21 @@ fn draw_tile(f: &mut Frame, app: &App, name: &str, index: usize, size: Size, r: 
     }
     match size {
         Size::Mini => {
+            // Hundreds of these per frame on a big screen: written straight into the buffer,
+            // without a Paragraph's layout work.
             let mut style = Style::new().fg(colour);
             if selected {
                 style = style.add_modifier(Modifier::REVERSED | Modifier::BOLD);
             }
             let line = Line::from(vec![
-                Span::styled(format!("● {mark}{name} "), style),
+                Span::styled("● ", style),
+                Span::styled(mark, style),
+                Span::styled(name, style),
+                Span::styled(" ", style),
                 Span::styled(text, Style::new().fg(colour)),
             ]);
-            f.render_widget(
-                Paragraph::new(line),
-                Rect {
-                    width: r.width - 1,
-                    ..r
-                },
-            );
+            f.buffer_mut()
+                .set_line(r.x, r.y, &line, r.width.saturating_sub(1));
         }
         Size::Compact | Size::Full => {
             let mut lines = Vec::new();

@@ -17,6 +17,7 @@ mod view;
 pub use app::App;
 use app::Request;
 pub use keys::Keymap;
+pub use logpane::{LOG_CAPACITY, LogPane, Pattern};
 
 use crate::engine::logs;
 use crate::engine::monitor;

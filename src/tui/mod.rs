@@ -177,7 +177,11 @@ fn give_back_terminal() {
 /// Writes a log pane to the state dir; the answer is shown to the operator.
 fn save(paths: &Paths, name: &str, lines: &[String]) -> String {
     let dir = paths.state.join("logs");
-    let stamp = clock_stamp().replace([':', '-'], "");
+    let stamp = clock_stamp();
+    let stamp = format!(
+        "{}Z",
+        stamp.get(..19).unwrap_or(&stamp).replace([':', '-'], "")
+    );
     let safe: String = name
         .chars()
         .map(|c| {

@@ -115,6 +115,9 @@ impl Theme {
     }
 
     pub fn env_badge(&self) -> Style {
+        if self.is_mono() {
+            return Style::new().add_modifier(Modifier::BOLD | Modifier::REVERSED);
+        }
         Style::new()
             .fg(self.env_fg)
             .bg(self.env_bg)

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod engine;
 pub mod inventory;
 pub mod lab;
+pub mod modules;
 pub mod paths;
 pub mod ssh;
 pub mod tui;

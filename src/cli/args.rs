@@ -87,6 +87,52 @@ pub enum Command {
     /// The lab: a fleet of real Debian hosts on this machine (needs root).
     #[command(subcommand)]
     Lab(LabCommand),
+    /// Install modules: for each, cleanup (unless --skip-cleanup), install, verify.
+    Install {
+        /// Only this module.
+        #[arg(long, value_name = "N", conflicts_with = "from")]
+        module: Option<u32>,
+        /// This module and every later one (alias --start-from-module).
+        #[arg(long, alias = "start-from-module", value_name = "N")]
+        from: Option<u32>,
+        #[arg(long)]
+        skip_cleanup: bool,
+        /// Print the plan and the exact commands; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Do not ask before starting.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Remove what modules installed (services stopped and disabled, data wiped). Dangerous.
+    Cleanup {
+        #[arg(
+            long,
+            value_name = "N",
+            conflicts_with = "all",
+            required_unless_present = "all"
+        )]
+        module: Option<u32>,
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        yes: bool,
+    },
+    /// The module catalogue.
+    Modules,
+    /// Recorded install and cleanup runs; `kbz runs show ID` prints one.
+    Runs {
+        #[command(subcommand)]
+        command: Option<RunsCommand>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// One run: its modules, phases, hosts, timings, and the failed hosts' last lines.
+    Show { id: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -13,13 +13,15 @@ macro_rules! out {
 
 mod args;
 mod exec;
+mod install;
 mod inventory;
 mod lab;
 mod logs;
 mod remote;
 
-pub use args::{Cli, Command, Global, InventoryCommand, LabCommand};
+pub use args::{Cli, Command, Global, InventoryCommand, LabCommand, RunsCommand};
 
+use crate::modules::Selection;
 use crate::paths::{InventorySource, Paths, locate_inventory};
 use color_eyre::eyre::{Result, eyre};
 use std::path::PathBuf;
@@ -66,6 +68,43 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             port,
             remote_host,
         }) => tunnel(&cli.global, &host, port, &remote_host),
+        Some(Command::Install {
+            module,
+            from,
+            skip_cleanup,
+            dry_run,
+            yes,
+        }) => {
+            let selection = match (module, from) {
+                (Some(n), _) => Selection::One(n),
+                (None, Some(n)) => Selection::From(n),
+                (None, None) => Selection::All,
+            };
+            let how = install::How {
+                install: true,
+                skip_cleanup,
+                dry_run,
+                yes,
+            };
+            install::run(&cli.global, selection, how)
+        }
+        Some(Command::Cleanup {
+            module,
+            all: _,
+            dry_run,
+            yes,
+        }) => {
+            let selection = module.map_or(Selection::All, Selection::One);
+            let how = install::How {
+                install: false,
+                skip_cleanup: false,
+                dry_run,
+                yes,
+            };
+            install::run(&cli.global, selection, how)
+        }
+        Some(Command::Modules) => install::catalogue(&cli.global),
+        Some(Command::Runs { command }) => install::runs(command),
         None => console(&cli.global),
     }
 }

@@ -1,0 +1,294 @@
+//! What a run will do, before it does it: modules x hosts x phases, and the inventory facts
+//! each host's script gets in its environment (quoted, never pasted).
+
+use super::catalogue::{Catalogue, Module, Phase};
+use crate::inventory::{Fleet, Host};
+use crate::ssh::quote::quote;
+use serde::Serialize;
+
+/// Which modules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Selection {
+    One(u32),
+    From(u32),
+    All,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedModule {
+    pub number: u32,
+    pub name: String,
+    pub title: String,
+    pub hosts: Vec<String>,
+    pub phases: Vec<Phase>,
+    /// Runs as one external command on this host (the orchestrator).
+    pub external: bool,
+    pub wipes: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    /// `install` or `cleanup`.
+    pub command: String,
+    pub env: String,
+    pub modules: Vec<PlannedModule>,
+}
+
+/// Install: cleanup (unless skipped), install, verify, module after module. Cleanup: only
+/// cleanup, last module first (what was built last is torn down first).
+pub fn plan(
+    catalogue: &Catalogue,
+    fleet: &Fleet,
+    selection: Selection,
+    install: bool,
+    skip_cleanup: bool,
+) -> Result<Plan, String> {
+    let chosen: Vec<&Module> = match selection {
+        Selection::One(n) => vec![catalogue.get(n).ok_or_else(|| unknown(catalogue, n))?],
+        Selection::From(n) => {
+            if catalogue.get(n).is_none() && catalogue.modules.iter().all(|m| m.number() < n) {
+                return Err(unknown(catalogue, n));
+            }
+            catalogue
+                .modules
+                .iter()
+                .filter(|m| m.number() >= n)
+                .collect()
+        }
+        Selection::All => catalogue.modules.iter().collect(),
+    };
+    let mut modules = Vec::new();
+    for m in chosen {
+        let phases: Vec<Phase> = if install {
+            [Phase::Cleanup, Phase::Install, Phase::Verify]
+                .into_iter()
+                .filter(|p| !(skip_cleanup && *p == Phase::Cleanup))
+                .filter(|p| m.script(*p).is_some() || m.external(*p).is_some())
+                .collect()
+        } else if m.script(Phase::Cleanup).is_some() || m.external(Phase::Cleanup).is_some() {
+            vec![Phase::Cleanup]
+        } else {
+            continue;
+        };
+        let external = m.manifest.external.is_some();
+        let hosts = if external {
+            let orchestrator = fleet
+                .hosts
+                .iter()
+                .find(|h| h.role == "orchestrator")
+                .ok_or_else(|| {
+                    format!(
+                        "module {} runs on the orchestrator, and no host of ENV {} has ROLE orchestrator",
+                        m.number(),
+                        fleet.env
+                    )
+                })?;
+            vec![orchestrator.hostname.clone()]
+        } else {
+            targets(m, fleet)
+        };
+        if hosts.is_empty() {
+            return Err(format!(
+                "module {} ({}) has no target host in ENV {}",
+                m.number(),
+                m.manifest.name,
+                fleet.env
+            ));
+        }
+        modules.push(PlannedModule {
+            number: m.number(),
+            name: m.manifest.name.clone(),
+            title: m.manifest.title.clone(),
+            hosts,
+            phases,
+            external,
+            wipes: m.manifest.wipes.clone(),
+        });
+    }
+    if !install {
+        modules.reverse();
+    }
+    Ok(Plan {
+        command: if install { "install" } else { "cleanup" }.into(),
+        env: fleet.env.clone(),
+        modules,
+    })
+}
+
+fn unknown(catalogue: &Catalogue, n: u32) -> String {
+    let list: Vec<String> = catalogue
+        .modules
+        .iter()
+        .map(|m| format!("{} {}", m.number(), m.manifest.name))
+        .collect();
+    format!("no module {n} (modules: {})", list.join(", "))
+}
+
+/// The hosts a module's scripts run on, in inventory order.
+fn targets(m: &Module, fleet: &Fleet) -> Vec<String> {
+    let t = &m.manifest.targets;
+    fleet
+        .hosts
+        .iter()
+        .filter(|h| {
+            t.all
+                || t.roles.iter().any(|r| *r == h.role)
+                || fleet.clusters.iter().any(|c| {
+                    t.technologies.contains(&c.technology) && c.hosts.contains(&h.hostname)
+                })
+        })
+        .map(|h| h.hostname.clone())
+        .collect()
+}
+
+/// The environment a script starts with: who it runs on, its cluster, the whole ENV's hosts,
+/// the secrets it asked for. Every value is shell-quoted.
+pub fn preamble(
+    fleet: &Fleet,
+    module: &Module,
+    phase: Phase,
+    host: &Host,
+    secrets: &std::collections::BTreeMap<String, String>,
+) -> String {
+    let mut vars: Vec<(String, String)> = vec![
+        ("KBZ_ENV".into(), fleet.env.clone()),
+        ("KBZ_MODULE".into(), module.number().to_string()),
+        ("KBZ_PHASE".into(), phase.name().into()),
+        ("KBZ_HOST".into(), host.hostname.clone()),
+        ("KBZ_IP".into(), host.ip_private.to_string()),
+        ("KBZ_ROLE".into(), host.role.clone()),
+        ("KBZ_SUBROLE".into(), host.subrole.clone()),
+        ("KBZ_POOL".into(), host.pool.clone()),
+    ];
+    let cluster = fleet
+        .clusters
+        .iter()
+        .find(|c| c.hosts.contains(&host.hostname));
+    if let Some(c) = cluster {
+        let members: Vec<&Host> = c.hosts.iter().filter_map(|n| fleet.host(n)).collect();
+        vars.push(("KBZ_CLUSTER".into(), c.name.clone()));
+        vars.push((
+            "KBZ_MEMBERS".into(),
+            members
+                .iter()
+                .map(|m| format!("{}={}", m.hostname, m.ip_private))
+                .collect::<Vec<_>>()
+                .join(" "),
+        ));
+        // The inventory's initial primary: SUBROLE master / primary, else the first member.
+        let first = members
+            .iter()
+            .find(|m| matches!(m.subrole.as_str(), "master" | "primary"))
+            .or(members.first());
+        if let Some(f) = first {
+            vars.push(("KBZ_INITIAL_PRIMARY".into(), f.hostname.clone()));
+            vars.push(("KBZ_INITIAL_PRIMARY_IP".into(), f.ip_private.to_string()));
+        }
+    }
+    // Every cluster of the ENV, for modules that route to others (load balancers):
+    // "name:technology:host=ip,host=ip ...".
+    vars.push((
+        "KBZ_CLUSTERS".into(),
+        fleet
+            .clusters
+            .iter()
+            .map(|c| {
+                let members: Vec<String> = c
+                    .hosts
+                    .iter()
+                    .filter_map(|n| fleet.host(n))
+                    .map(|m| format!("{}={}", m.hostname, m.ip_private))
+                    .collect();
+                format!("{}:{}:{}", c.name, c.technology.id(), members.join(","))
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
+    ));
+    vars.push((
+        "KBZ_ALL_HOSTS".into(),
+        fleet
+            .hosts
+            .iter()
+            .map(|h| format!("{}={}", h.hostname, h.ip_private))
+            .collect::<Vec<_>>()
+            .join(" "),
+    ));
+    for name in &module.manifest.secrets {
+        let value = secrets.get(name).cloned().unwrap_or_default();
+        vars.push((format!("KBZ_SECRET_{}", name.to_ascii_uppercase()), value));
+    }
+    let mut out = String::from("# set by kbz\n");
+    for (k, v) in vars {
+        out.push_str(&format!("export {k}={}\n", quote(&v)));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::{Inventory, RuleSet};
+    use std::path::Path;
+
+    fn fleet() -> Fleet {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("servers.example.tsv");
+        Fleet::new(&Inventory::load(&path).unwrap(), None, &RuleSet::builtin()).unwrap()
+    }
+
+    #[test]
+    fn install_from_and_cleanup_orders() {
+        let c = Catalogue::load(None).unwrap();
+        let f = fleet();
+        let p = plan(&c, &f, Selection::From(2), true, false).unwrap();
+        assert_eq!(
+            p.modules.iter().map(|m| m.number).collect::<Vec<_>>(),
+            [2, 4]
+        );
+        assert_eq!(
+            p.modules[1].phases,
+            [Phase::Cleanup, Phase::Install, Phase::Verify]
+        );
+        assert_eq!(p.modules[1].hosts, ["redis-01", "redis-02", "redis-03"]);
+        assert_eq!(
+            p.modules[0].hosts.len(),
+            f.hosts.len(),
+            "base goes everywhere"
+        );
+        let p = plan(&c, &f, Selection::One(4), true, true).unwrap();
+        assert_eq!(p.modules[0].phases, [Phase::Install, Phase::Verify]);
+        let p = plan(&c, &f, Selection::All, false, false).unwrap();
+        assert_eq!(
+            p.modules.iter().map(|m| m.number).collect::<Vec<_>>(),
+            [4, 2]
+        );
+        let err = plan(&c, &f, Selection::One(9), true, false).unwrap_err();
+        assert!(
+            err.contains("no module 9 (modules: 2 base, 4 redis)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn preamble_quotes_every_value() {
+        let c = Catalogue::load(None).unwrap();
+        let mut f = fleet();
+        f.hosts[3].subrole = "it's $(reboot)".into();
+        let host = f.hosts[3].clone();
+        let mut secrets = std::collections::BTreeMap::new();
+        secrets.insert("redis_password".to_string(), "s3cr3t-value".to_string());
+        let p = preamble(&f, c.get(4).unwrap(), Phase::Install, &host, &secrets);
+        assert!(p.contains("export KBZ_SUBROLE='it'\\''s $(reboot)'"), "{p}");
+        assert!(
+            p.contains("export KBZ_SECRET_REDIS_PASSWORD=s3cr3t-value"),
+            "{p}"
+        );
+        assert!(p.contains("export KBZ_INITIAL_PRIMARY=redis-01"), "{p}");
+        // Run it through bash: the values come out as they went in.
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!("{p}\nprintf %s \"$KBZ_SUBROLE\""))
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "it's $(reboot)");
+    }
+}

@@ -146,7 +146,11 @@ macro_rules! builtin {
 }
 
 /// Only modules that work are listed; numbers never change as modules arrive.
-const BUILTIN: &[(&str, &str, &str, &str, &str)] = &[builtin!("02-base"), builtin!("04-redis")];
+const BUILTIN: &[(&str, &str, &str, &str, &str)] = &[
+    builtin!("02-base"),
+    builtin!("03-postgres"),
+    builtin!("04-redis"),
+];
 
 pub struct Catalogue {
     pub modules: Vec<Module>,
@@ -209,7 +213,7 @@ mod tests {
     fn builtin_catalogue_parses_in_order() {
         let c = Catalogue::load(None).unwrap();
         let numbers: Vec<u32> = c.modules.iter().map(Module::number).collect();
-        assert_eq!(numbers, [2, 4]);
+        assert_eq!(numbers, [2, 3, 4]);
         assert!(
             c.get(4)
                 .unwrap()

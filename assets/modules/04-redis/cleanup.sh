@@ -15,6 +15,6 @@ for f in redis.conf sentinel.conf; do
     fi
 done
 rm -f /etc/kbz/secrets/redis_password
-left=$(pgrep -x 'redis-server|redis-sentinel' | wc -l)
+left=$({ pgrep -x redis-server || true; pgrep -x redis-sentinel || true; } | wc -l)
 echo "redis removed ($left process(es) left)"
 [ "$left" = 0 ]

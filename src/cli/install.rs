@@ -47,8 +47,16 @@ pub fn run(global: &Global, selection: Selection, how: How) -> Result<ExitCode> 
     let paths = Paths::from_env().map_err(|e| eyre!(e))?;
     let (fleet, pool) = remote::fleet_and_pool(global)?;
     let catalogue = load_catalogue(&paths)?;
-    let plan = crate::modules::plan(&catalogue, &fleet, selection, how.install, how.skip_cleanup)
-        .map_err(|e| eyre!(e))?;
+    let vars = crate::inventory::vars_for_inventory(&fleet.source).map_err(|e| eyre!(e))?;
+    let plan = crate::modules::plan(
+        &catalogue,
+        &fleet,
+        &vars,
+        selection,
+        how.install,
+        how.skip_cleanup,
+    )
+    .map_err(|e| eyre!(e))?;
     print_plan(&plan);
     let mut secrets = Secrets::load(&paths.state, &fleet.env).map_err(|e| eyre!(e))?;
     if how.dry_run {
@@ -67,7 +75,7 @@ pub fn run(global: &Global, selection: Selection, how: How) -> Result<ExitCode> 
                         h.hostname,
                         h.ip_private
                     );
-                    let env = preamble(&fleet, m, *phase, h, &secrets.values);
+                    let env = preamble(&fleet, &plan.vars, m, *phase, h, &secrets.values);
                     out!("{}", redactor.redact(&env));
                     let body = m
                         .script(*phase)
@@ -112,6 +120,7 @@ pub fn run(global: &Global, selection: Selection, how: How) -> Result<ExitCode> 
             catalogue: &catalogue,
             pool: &pool,
             secrets: &secrets.values,
+            vars: plan.vars.clone(),
             redactor: secrets.redactor(),
             events: tx,
         };

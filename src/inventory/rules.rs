@@ -140,6 +140,25 @@ struct KbzToml {
     replace_builtin_rules: bool,
     #[serde(default)]
     cluster: Vec<Rule>,
+    /// Facts of this fleet that the inventory has no column for (a floating address), given
+    /// to module scripts as `KBZ_VAR_<NAME>`.
+    #[serde(default)]
+    vars: BTreeMap<String, String>,
+}
+
+/// The `[vars]` of `kbz.toml` beside the inventory (none without the file).
+pub fn vars_for_inventory(inventory: &Path) -> Result<BTreeMap<String, String>, String> {
+    let path = inventory
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join("kbz.toml");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => toml::from_str::<KbzToml>(&text)
+            .map(|k| k.vars)
+            .map_err(|e| format!("{}: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
 }
 
 impl RuleSet {

@@ -286,6 +286,15 @@ fn write_client_files(p: &LabPaths, state: &LabState, c: &host::Ctx) -> Result<(
     };
     write(&p.known_hosts, &known)?;
     write(&p.ssh_config, &config)?;
+    // What the inventory has no column for: the load balancers' floating address (an octet
+    // the lab never gives a host).
+    write(
+        &p.servers_tsv.with_file_name("kbz.toml"),
+        &format!(
+            "# Written by kbz lab: this fleet's facts for the module scripts.\n[vars]\nhaproxy_vip = \"{}/24\"\n",
+            ip_of(state.net, 10)
+        ),
+    )?;
     write(&p.servers_tsv, &profile::servers_tsv(&specs, state.net))
 }
 

@@ -45,6 +45,9 @@ pub struct Manifest {
     /// Secrets the scripts get as `KBZ_SECRET_<NAME>`; generated once per ENV.
     #[serde(default)]
     pub secrets: Vec<String>,
+    /// Facts from `[vars]` in the fleet's kbz.toml that the scripts need (`KBZ_VAR_<NAME>`).
+    #[serde(default)]
+    pub vars: Vec<String>,
     /// What `cleanup` wipes, in words, for the plan shown before it runs.
     #[serde(default)]
     pub wipes: String,
@@ -150,6 +153,7 @@ const BUILTIN: &[(&str, &str, &str, &str, &str)] = &[
     builtin!("02-base"),
     builtin!("03-postgres"),
     builtin!("04-redis"),
+    builtin!("08-lb"),
 ];
 
 pub struct Catalogue {
@@ -213,7 +217,7 @@ mod tests {
     fn builtin_catalogue_parses_in_order() {
         let c = Catalogue::load(None).unwrap();
         let numbers: Vec<u32> = c.modules.iter().map(Module::number).collect();
-        assert_eq!(numbers, [2, 3, 4]);
+        assert_eq!(numbers, [2, 3, 4, 8]);
         assert!(
             c.get(4)
                 .unwrap()

@@ -5,6 +5,7 @@ use super::catalogue::{Catalogue, Module, Phase};
 use crate::inventory::{Fleet, Host};
 use crate::ssh::quote::quote;
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 /// Which modules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +33,8 @@ pub struct Plan {
     pub command: String,
     pub env: String,
     pub modules: Vec<PlannedModule>,
+    /// The fleet's `[vars]` (kbz.toml beside the inventory).
+    pub vars: BTreeMap<String, String>,
 }
 
 /// Install: cleanup (unless skipped), install, verify, module after module. Cleanup: only
@@ -39,6 +42,7 @@ pub struct Plan {
 pub fn plan(
     catalogue: &Catalogue,
     fleet: &Fleet,
+    vars: &BTreeMap<String, String>,
     selection: Selection,
     install: bool,
     skip_cleanup: bool,
@@ -70,6 +74,14 @@ pub fn plan(
         } else {
             continue;
         };
+        if let Some(missing) = m.manifest.vars.iter().find(|v| !vars.contains_key(*v)) {
+            return Err(format!(
+                "module {} ({}) needs {missing}: set it under [vars] in kbz.toml beside the \
+                 inventory ({missing} = \"...\")",
+                m.number(),
+                m.manifest.name
+            ));
+        }
         let external = m.manifest.external.is_some();
         let hosts = if external {
             let orchestrator = fleet
@@ -112,6 +124,7 @@ pub fn plan(
         command: if install { "install" } else { "cleanup" }.into(),
         env: fleet.env.clone(),
         modules,
+        vars: vars.clone(),
     })
 }
 
@@ -145,12 +158,13 @@ fn targets(m: &Module, fleet: &Fleet) -> Vec<String> {
 /// the secrets it asked for. Every value is shell-quoted.
 pub fn preamble(
     fleet: &Fleet,
+    vars: &BTreeMap<String, String>,
     module: &Module,
     phase: Phase,
     host: &Host,
-    secrets: &std::collections::BTreeMap<String, String>,
+    secrets: &BTreeMap<String, String>,
 ) -> String {
-    let mut vars: Vec<(String, String)> = vec![
+    let mut vars_out: Vec<(String, String)> = vec![
         ("KBZ_ENV".into(), fleet.env.clone()),
         ("KBZ_MODULE".into(), module.number().to_string()),
         ("KBZ_PHASE".into(), phase.name().into()),
@@ -166,8 +180,8 @@ pub fn preamble(
         .find(|c| c.hosts.contains(&host.hostname));
     if let Some(c) = cluster {
         let members: Vec<&Host> = c.hosts.iter().filter_map(|n| fleet.host(n)).collect();
-        vars.push(("KBZ_CLUSTER".into(), c.name.clone()));
-        vars.push((
+        vars_out.push(("KBZ_CLUSTER".into(), c.name.clone()));
+        vars_out.push((
             "KBZ_MEMBERS".into(),
             members
                 .iter()
@@ -181,13 +195,13 @@ pub fn preamble(
             .find(|m| matches!(m.subrole.as_str(), "master" | "primary"))
             .or(members.first());
         if let Some(f) = first {
-            vars.push(("KBZ_INITIAL_PRIMARY".into(), f.hostname.clone()));
-            vars.push(("KBZ_INITIAL_PRIMARY_IP".into(), f.ip_private.to_string()));
+            vars_out.push(("KBZ_INITIAL_PRIMARY".into(), f.hostname.clone()));
+            vars_out.push(("KBZ_INITIAL_PRIMARY_IP".into(), f.ip_private.to_string()));
         }
     }
     // Every cluster of the ENV, for modules that route to others (load balancers):
     // "name:technology:host=ip,host=ip ...".
-    vars.push((
+    vars_out.push((
         "KBZ_CLUSTERS".into(),
         fleet
             .clusters
@@ -204,7 +218,7 @@ pub fn preamble(
             .collect::<Vec<_>>()
             .join(" "),
     ));
-    vars.push((
+    vars_out.push((
         "KBZ_ALL_HOSTS".into(),
         fleet
             .hosts
@@ -213,12 +227,15 @@ pub fn preamble(
             .collect::<Vec<_>>()
             .join(" "),
     ));
+    for (k, v) in vars {
+        vars_out.push((format!("KBZ_VAR_{}", k.to_ascii_uppercase()), v.clone()));
+    }
     for name in &module.manifest.secrets {
         let value = secrets.get(name).cloned().unwrap_or_default();
-        vars.push((format!("KBZ_SECRET_{}", name.to_ascii_uppercase()), value));
+        vars_out.push((format!("KBZ_SECRET_{}", name.to_ascii_uppercase()), value));
     }
     let mut out = String::from("# set by kbz\n");
-    for (k, v) in vars {
+    for (k, v) in vars_out {
         out.push_str(&format!("export {k}={}\n", quote(&v)));
     }
     out
@@ -239,31 +256,31 @@ mod tests {
     fn install_from_and_cleanup_orders() {
         let c = Catalogue::load(None).unwrap();
         let f = fleet();
-        let p = plan(&c, &f, Selection::From(2), true, false).unwrap();
-        assert_eq!(
-            p.modules.iter().map(|m| m.number).collect::<Vec<_>>(),
-            [2, 4]
+        let none = BTreeMap::new();
+        let err = plan(&c, &f, &none, Selection::From(2), true, false).unwrap_err();
+        assert!(
+            err.contains("module 8 (lb) needs haproxy_vip: set it under [vars] in kbz.toml"),
+            "{err}"
         );
+        let vars: BTreeMap<String, String> =
+            [("haproxy_vip".to_string(), "10.0.0.10/24".to_string())].into();
+        let p = plan(&c, &f, &vars, Selection::From(2), true, false).unwrap();
+        let numbers: Vec<u32> = p.modules.iter().map(|m| m.number).collect();
+        assert_eq!(numbers, [2, 3, 4, 8]);
         assert_eq!(
-            p.modules[1].phases,
+            p.modules[2].phases,
             [Phase::Cleanup, Phase::Install, Phase::Verify]
         );
-        assert_eq!(p.modules[1].hosts, ["redis-01", "redis-02", "redis-03"]);
-        assert_eq!(
-            p.modules[0].hosts.len(),
-            f.hosts.len(),
-            "base goes everywhere"
-        );
-        let p = plan(&c, &f, Selection::One(4), true, true).unwrap();
+        assert_eq!(p.modules[2].hosts, ["redis-01", "redis-02", "redis-03"]);
+        assert_eq!(p.modules[0].hosts.len(), f.hosts.len(), "base everywhere");
+        let p = plan(&c, &f, &none, Selection::One(4), true, true).unwrap();
         assert_eq!(p.modules[0].phases, [Phase::Install, Phase::Verify]);
-        let p = plan(&c, &f, Selection::All, false, false).unwrap();
-        assert_eq!(
-            p.modules.iter().map(|m| m.number).collect::<Vec<_>>(),
-            [4, 2]
-        );
-        let err = plan(&c, &f, Selection::One(9), true, false).unwrap_err();
+        let p = plan(&c, &f, &vars, Selection::All, false, false).unwrap();
+        let numbers: Vec<u32> = p.modules.iter().map(|m| m.number).collect();
+        assert_eq!(numbers, [8, 4, 3, 2], "cleanup tears down the last first");
+        let err = plan(&c, &f, &none, Selection::One(9), true, false).unwrap_err();
         assert!(
-            err.contains("no module 9 (modules: 2 base, 4 redis)"),
+            err.contains("no module 9 (modules: 2 base, 3 postgres, 4 redis, 8 lb)"),
             "{err}"
         );
     }
@@ -274,9 +291,16 @@ mod tests {
         let mut f = fleet();
         f.hosts[3].subrole = "it's $(reboot)".into();
         let host = f.hosts[3].clone();
-        let mut secrets = std::collections::BTreeMap::new();
+        let mut secrets = BTreeMap::new();
         secrets.insert("redis_password".to_string(), "s3cr3t-value".to_string());
-        let p = preamble(&f, c.get(4).unwrap(), Phase::Install, &host, &secrets);
+        let p = preamble(
+            &f,
+            &BTreeMap::new(),
+            c.get(4).unwrap(),
+            Phase::Install,
+            &host,
+            &secrets,
+        );
         assert!(p.contains("export KBZ_SUBROLE='it'\\''s $(reboot)'"), "{p}");
         assert!(
             p.contains("export KBZ_SECRET_REDIS_PASSWORD=s3cr3t-value"),

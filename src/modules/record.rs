@@ -20,6 +20,9 @@ pub struct HostResult {
     pub step: Option<String>,
     /// The log's last lines (for a failed host's summary).
     pub tail: Vec<String>,
+    /// `::endpoint NAME ADDRESS` lines: services this module made reachable.
+    #[serde(default)]
+    pub endpoints: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -125,6 +128,16 @@ impl Record {
     }
 
     pub fn phase_done(&mut self, result: PhaseResult) {
+        let found: Vec<(String, String)> = result
+            .hosts
+            .iter()
+            .flat_map(|h| h.endpoints.iter().cloned())
+            .collect();
+        if !found.is_empty()
+            && let Some(state) = self.dir.parent().and_then(Path::parent)
+        {
+            let _ = save_endpoints(state, &self.summary.env, &found);
+        }
         self.summary.phases.push(result);
         self.save();
     }
@@ -152,6 +165,32 @@ impl Record {
             let _ = std::fs::write(self.dir.join("summary.json"), text);
         }
     }
+}
+
+/// `$XDG_STATE_HOME/kbz/endpoints/ENV.json`: service name -> address:port, as the modules
+/// that made them reported (the endpoint checks and failover workloads read it).
+fn endpoints_file(state: &Path, env: &str) -> PathBuf {
+    state.join("endpoints").join(format!("{env}.json"))
+}
+
+pub fn endpoints(state: &Path, env: &str) -> std::collections::BTreeMap<String, String> {
+    std::fs::read_to_string(endpoints_file(state, env))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default()
+}
+
+fn save_endpoints(state: &Path, env: &str, found: &[(String, String)]) -> Result<(), String> {
+    let mut all = endpoints(state, env);
+    for (name, address) in found {
+        all.insert(name.clone(), address.clone());
+    }
+    let file = endpoints_file(state, env);
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    }
+    let text = serde_json::to_string_pretty(&all).map_err(|e| e.to_string())?;
+    std::fs::write(&file, text).map_err(|e| format!("{}: {e}", file.display()))
 }
 
 /// Every recorded run, oldest first.

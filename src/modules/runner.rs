@@ -46,6 +46,7 @@ pub struct Runner<'a> {
     pub catalogue: &'a Catalogue,
     pub pool: &'a Pool,
     pub secrets: &'a BTreeMap<String, String>,
+    pub vars: BTreeMap<String, String>,
     pub redactor: Redactor,
     pub events: UnboundedSender<RunEvent>,
 }
@@ -110,6 +111,7 @@ impl Runner<'_> {
             duration: Duration::ZERO,
             step: None,
             tail: Vec::new(),
+            endpoints: Vec::new(),
         };
         let Some(host) = self.fleet.host(name) else {
             return result;
@@ -123,7 +125,7 @@ impl Runner<'_> {
             payload: Payload::Script {
                 body: format!(
                     "{}\n{body}\n",
-                    preamble(self.fleet, module, phase, host, self.secrets)
+                    preamble(self.fleet, &self.vars, module, phase, host, self.secrets)
                 ),
                 args: Vec::new(),
             },
@@ -157,7 +159,7 @@ impl Runner<'_> {
                         .chain(err.finish().map(|l| (Stream::Stderr, l)))
                         .collect();
                     for (s, l) in rest {
-                        self.line(name, s, &l, &mut log, &mut tail, &mut result.step);
+                        self.line(name, s, &l, &mut log, &mut tail, &mut result);
                     }
                     result.exit = exit;
                     result.duration = duration;
@@ -165,7 +167,7 @@ impl Runner<'_> {
                 }
             };
             for l in lines {
-                self.line(name, stream, &l, &mut log, &mut tail, &mut result.step);
+                self.line(name, stream, &l, &mut log, &mut tail, &mut result);
             }
         }
         if let Some(f) = log.as_mut() {
@@ -192,7 +194,7 @@ impl Runner<'_> {
         raw: &str,
         log: &mut Option<std::fs::File>,
         tail: &mut VecDeque<String>,
-        step: &mut Option<String>,
+        result: &mut HostResult,
     ) {
         let text = self.redactor.redact(raw);
         if let Some(f) = log.as_mut() {
@@ -203,8 +205,19 @@ impl Runner<'_> {
             tail.pop_front();
         }
         tail.push_back(text.clone());
-        if let Some(s) = text.strip_prefix("::step ") {
-            *step = Some(s.trim().to_string());
+        if let Some(e) = text.strip_prefix("::endpoint ") {
+            if let Some((name, address)) = e.trim().split_once(' ') {
+                result
+                    .endpoints
+                    .push((name.to_string(), address.trim().to_string()));
+            }
+            let _ = self.events.send(RunEvent::Line {
+                host: host.to_string(),
+                stream,
+                text: format!("endpoint {}", e.trim()),
+            });
+        } else if let Some(s) = text.strip_prefix("::step ") {
+            result.step = Some(s.trim().to_string());
             let _ = self.events.send(RunEvent::Step {
                 host: host.to_string(),
                 step: s.trim().to_string(),

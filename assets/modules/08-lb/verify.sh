@@ -1,0 +1,56 @@
+#!/bin/bash
+# Module 8 verify: HAProxy sees exactly one PostgreSQL primary and one Redis master; the
+# floating address answers; a write through it reaches the PostgreSQL leader and the Redis
+# master. Records the endpoints for kbz.
+set -euo pipefail
+vip=${KBZ_VAR_HAPROXY_VIP%/*}
+
+up_in() { # backend -> servers UP, from the stats socket
+    echo "show stat" | socat - UNIX-CONNECT:/run/haproxy/admin.sock |
+        awk -F, -v b="$1" '$1 == b && $2 != "FRONTEND" && $2 != "BACKEND" && $18 == "UP" {print $2}'
+}
+wait_one_up() {
+    for _ in $(seq 30); do
+        [ "$(up_in "$1" | wc -l)" = 1 ] && return 0
+        sleep 0.5
+    done
+    echo "$1: want exactly one server UP, have: $(up_in "$1" | tr '\n' ' ')" >&2
+    return 1
+}
+
+echo "::step haproxy backends"
+wait_one_up postgres_primary
+wait_one_up redis_master
+echo "postgres_primary -> $(up_in postgres_primary), redis_master -> $(up_in redis_master)"
+
+echo "::step floating address"
+for _ in $(seq 20); do
+    curl -fsS --max-time 1 "http://$vip:8404/stats" >/dev/null 2>&1 && break
+    sleep 0.5
+done
+curl -fsS --max-time 1 "http://$vip:8404/stats" >/dev/null
+holder=no
+ip -o -4 addr show | grep -q " $vip/" && holder=yes
+echo "$vip answers; held here: $holder"
+
+echo "::step writes through $vip"
+# One statement string: one transaction, only its last result printed. The advisory lock
+# keeps the two load balancers' "create table if not exists" from racing.
+leader=$(PGPASSWORD=$KBZ_SECRET_PG_SUPERUSER_PASSWORD psql -h "$vip" -U postgres -d postgres -qtAX -v ON_ERROR_STOP=1 -c "
+    set client_min_messages = warning;
+    select pg_advisory_xact_lock(4242);
+    create table if not exists kbz_check (at timestamptz default now(), host text);
+    insert into kbz_check (host) values ('$KBZ_HOST');
+    select host(inet_server_addr()) || ' ' || pg_is_in_recovery()::text" | tail -n 1)
+case "$leader" in
+*" false") echo "postgres write through $vip reached the leader at ${leader% *}" ;;
+*) echo "postgres through $vip: unexpected answer '$leader'" >&2; exit 1 ;;
+esac
+role=$(REDISCLI_AUTH=$KBZ_SECRET_REDIS_PASSWORD redis-cli --no-auth-warning -h "$vip" -p 6379 SET kbz:check "$KBZ_HOST" >/dev/null &&
+    REDISCLI_AUTH=$KBZ_SECRET_REDIS_PASSWORD redis-cli --no-auth-warning -h "$vip" -p 6379 ROLE | head -1)
+[ "$role" = master ] || { echo "redis through $vip: ROLE says '$role'" >&2; exit 1; }
+echo "redis write through $vip reached the master"
+
+echo "::endpoint postgres-primary $vip:5432"
+echo "::endpoint redis-master $vip:6379"
+echo "::endpoint haproxy-stats $vip:8404"

@@ -66,8 +66,9 @@ fn console_in_tmux_against_the_lab() {
     assert_ne!(full, without, "redis-02 is in the lab's known_hosts");
     std::fs::write(&known, without).unwrap();
     let cmd = format!(
-        "XDG_STATE_HOME={} {} --lab; echo KBZ-EXIT-$?",
+        "XDG_STATE_HOME={} XDG_CONFIG_HOME={} {} --lab; echo KBZ-EXIT-$?",
         state_home().display(),
+        config_home().display(),
         env!("CARGO_BIN_EXE_kbz")
     );
     tmux(&["send-keys", "-t", SESSION, &cmd, "Enter"]);
@@ -192,7 +193,11 @@ fn console_in_tmux_against_the_lab() {
 
     // ctrl-z gives the terminal back to the shell, `fg` takes it again, SIGTERM quits cleanly.
     let bin = env!("CARGO_BIN_EXE_kbz");
-    let cmd = format!("XDG_STATE_HOME={} {bin} --lab", state_home().display());
+    let cmd = format!(
+        "XDG_STATE_HOME={} XDG_CONFIG_HOME={} {bin} --lab",
+        state_home().display(),
+        config_home().display()
+    );
     tmux(&["send-keys", "-t", SESSION, &cmd, "Enter"]);
     wait_screen("the console again", Duration::from_secs(30), |s| {
         s.contains("15 up · 0 down")

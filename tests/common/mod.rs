@@ -40,12 +40,24 @@ pub fn require_lab_prerequisites() {
     }
 }
 
+/// The config directory lab tests use (empty unless a test writes one): an operator's own
+/// config, themes or modules never change what a test sees.
+pub fn config_home() -> PathBuf {
+    PathBuf::from("/tmp/kbz-tests/config")
+}
+
 /// Starts kbz with the tests' state dir, stdout and stderr piped.
 pub fn kbz_spawn(args: &[&str]) -> std::process::Child {
+    kbz_spawn_with(&config_home(), args)
+}
+
+/// Starts kbz with the tests' state dir and the given XDG config home.
+pub fn kbz_spawn_with(config: &std::path::Path, args: &[&str]) -> std::process::Child {
     use std::process::Stdio;
     Command::new(env!("CARGO_BIN_EXE_kbz"))
         .args(args)
         .env("XDG_STATE_HOME", state_home())
+        .env("XDG_CONFIG_HOME", config)
         .env_remove("KBZ_INVENTORY")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -56,8 +68,12 @@ pub fn kbz_spawn(args: &[&str]) -> std::process::Child {
 /// Runs kbz with the tests' state dir; stdout and stderr captured. A kbz that has not ended
 /// after 3 minutes is killed and fails the test (a hang must not stall the suite).
 pub fn kbz(args: &[&str]) -> Output {
+    wait_output(kbz_spawn(args), args)
+}
+
+/// Waits for a spawned kbz (3 minutes at most, then kills it and fails).
+pub fn wait_output(mut child: std::process::Child, args: &[&str]) -> Output {
     use std::io::Read;
-    let mut child = kbz_spawn(args);
     let mut out = child.stdout.take().expect("stdout");
     let mut err = child.stderr.take().expect("stderr");
     let reader = std::thread::spawn(move || {

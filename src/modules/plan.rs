@@ -145,7 +145,7 @@ fn targets(m: &Module, fleet: &Fleet) -> Vec<String> {
         .iter()
         .filter(|h| {
             t.all
-                || t.roles.iter().any(|r| *r == h.role)
+                || t.roles.contains(&h.role)
                 || fleet.clusters.iter().any(|c| {
                     t.technologies.contains(&c.technology) && c.hosts.contains(&h.hostname)
                 })

@@ -11,7 +11,6 @@ use crate::paths::Paths;
 use crate::ssh::{Exit, Stream};
 use color_eyre::eyre::{Result, eyre};
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 pub struct How {
@@ -21,21 +20,8 @@ pub struct How {
     pub yes: bool,
 }
 
-/// `modules_dir` in `$XDG_CONFIG_HOME/kbz/config.toml`: the user's own modules.
-fn modules_dir(paths: &Paths) -> Result<Option<PathBuf>> {
-    let file = paths.config.join("config.toml");
-    let Ok(text) = std::fs::read_to_string(&file) else {
-        return Ok(None);
-    };
-    let table: toml::Table = toml::from_str(&text).map_err(|e| eyre!("{}: {e}", file.display()))?;
-    Ok(table
-        .get("modules_dir")
-        .and_then(|v| v.as_str())
-        .map(PathBuf::from))
-}
-
 fn load_catalogue(paths: &Paths) -> Result<Catalogue> {
-    Catalogue::load(modules_dir(paths)?.as_deref()).map_err(|e| eyre!(e))
+    Catalogue::for_config(&paths.config).map_err(|e| eyre!(e))
 }
 
 pub fn run(global: &Global, selection: Selection, how: How) -> Result<ExitCode> {

@@ -204,6 +204,24 @@ impl Catalogue {
         Ok(Catalogue { modules })
     }
 
+    /// The catalogue with the user's modules from `modules_dir` in
+    /// `CONFIG_DIR/config.toml`, if set.
+    pub fn for_config(config_dir: &Path) -> Result<Catalogue, String> {
+        let file = config_dir.join("config.toml");
+        let dir = match std::fs::read_to_string(&file) {
+            Ok(text) => {
+                let table: toml::Table =
+                    toml::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+                table
+                    .get("modules_dir")
+                    .and_then(|v| v.as_str())
+                    .map(PathBuf::from)
+            }
+            Err(_) => None,
+        };
+        Catalogue::load(dir.as_deref())
+    }
+
     pub fn get(&self, number: u32) -> Option<&Module> {
         self.modules.iter().find(|m| m.number() == number)
     }

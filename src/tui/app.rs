@@ -46,6 +46,8 @@ pub enum Request {
     CloseLogs,
     Suspend,
     Execute(ConfirmedAction),
+    /// Stop the module run in progress (its remote commands; logs are kept).
+    CancelRun,
     /// Write these lines to a file in the state dir and say where.
     Save {
         name: String,
@@ -64,16 +66,18 @@ pub struct Group {
 pub enum Tab {
     Logs,
     Commands,
+    Modules,
     Diagnostics,
 }
 
 impl Tab {
-    pub const ALL: [Tab; 3] = [Tab::Logs, Tab::Commands, Tab::Diagnostics];
+    pub const ALL: [Tab; 4] = [Tab::Logs, Tab::Commands, Tab::Modules, Tab::Diagnostics];
 
     pub fn title(self) -> &'static str {
         match self {
             Tab::Logs => "logs",
             Tab::Commands => "commands",
+            Tab::Modules => "modules",
             Tab::Diagnostics => "diagnostics",
         }
     }
@@ -143,6 +147,7 @@ pub struct App {
     pub quit: bool,
     pub logs: Option<LogPane>,
     pub commands: CommandLog,
+    pub modules: super::modview::ModulesView,
     /// The diagnostics tab's view state (kbz's own log, per subsystem).
     pub diagnostics: tui_logger::TuiWidgetState,
     pub requests: Vec<Request>,
@@ -211,6 +216,7 @@ impl App {
             quit: false,
             logs: None,
             commands: CommandLog::default(),
+            modules: super::modview::ModulesView::default(),
             diagnostics: tui_logger::TuiWidgetState::new(),
             requests: Vec::new(),
             filter: None,
@@ -329,7 +335,7 @@ impl App {
 
     /// Asks for confirmation of a dangerous action; refused outright in `--readonly`.
     pub fn confirm(&mut self, pending: Pending) {
-        if self.readonly && matches!(pending, Pending::Run { .. }) {
+        if self.readonly && matches!(pending, Pending::Run { .. } | Pending::Modules { .. }) {
             self.status = Some("refused: kbz runs --readonly".into());
             return;
         }
@@ -401,6 +407,10 @@ impl App {
     }
 
     fn pane_action(&mut self, action: Action, height: usize) {
+        if self.tab == Tab::Modules {
+            self.modules_action(action);
+            return;
+        }
         if self.tab == Tab::Commands {
             let max = self.commands.entries.len();
             match action {
@@ -451,6 +461,33 @@ impl App {
                     name,
                     lines: pane.export(),
                 });
+            }
+            _ => {}
+        }
+    }
+
+    fn modules_action(&mut self, action: Action) {
+        let n = self.modules.rows.len();
+        let m = &mut self.modules;
+        match action {
+            Action::ScrollUp => m.selected = m.selected.saturating_sub(1),
+            Action::ScrollDown => m.selected = (m.selected + 1).min(n.saturating_sub(1)),
+            Action::InstallModule | Action::InstallFrom | Action::CleanupModule => {
+                if m.run.as_ref().is_some_and(|r| r.finished.is_none()) {
+                    self.status = Some("a run is in progress (x stops it)".into());
+                    return;
+                }
+                let Some(row) = m.rows.get(m.selected) else {
+                    return;
+                };
+                let pending = Pending::Modules {
+                    number: row.number,
+                    name: row.name.clone(),
+                    from: action == Action::InstallFrom,
+                    install: action != Action::CleanupModule,
+                    wipes: row.wipes.clone(),
+                };
+                self.confirm(pending);
             }
             _ => {}
         }
@@ -516,6 +553,17 @@ impl App {
     }
 
     fn close_pane(&mut self) {
+        if self.tab == Tab::Modules
+            && self
+                .modules
+                .run
+                .as_ref()
+                .is_some_and(|r| r.finished.is_none())
+        {
+            self.requests.push(Request::CancelRun);
+            self.status = Some("stopping the run: remote commands are being stopped".into());
+            return;
+        }
         if self.logs.take().is_some() {
             self.requests.push(Request::CloseLogs);
         }

@@ -9,6 +9,14 @@ pub enum Pending {
     Run { hosts: Vec<String>, command: String },
     /// Record a host key that known_hosts did not have, after the operator compared it.
     TrustKey { host: String, key: String },
+    /// Install (cleanup, install, verify) a module, or it and every later one; or clean it up.
+    Modules {
+        number: u32,
+        name: String,
+        from: bool,
+        install: bool,
+        wipes: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +76,28 @@ impl ConfirmAction {
                 ],
                 host.clone(),
             ),
+            Pending::Modules {
+                number,
+                name,
+                from,
+                install,
+                wipes,
+            } => {
+                let what = match (install, from) {
+                    (true, false) => format!("install module {number} {name}"),
+                    (true, true) => format!("install modules {number} {name} and later"),
+                    (false, _) => format!("clean module {number} {name} up"),
+                };
+                let mut body = vec![if *install {
+                    "cleanup, install, verify, on every target host".to_string()
+                } else {
+                    "stops and removes what the module installed".to_string()
+                }];
+                if !wipes.is_empty() {
+                    body.push(format!("cleanup wipes: {wipes}"));
+                }
+                (what, body, name.clone())
+            }
         };
         ConfirmAction {
             title,

@@ -56,6 +56,12 @@ pub enum Action {
     /// Several hosts: one merged stream with host prefixes, or side-by-side panes.
     SplitLogs,
     SaveLogs,
+    /// Modules tab: install the selected module (cleanup, install, verify).
+    InstallModule,
+    /// Modules tab: install the selected module and every later one.
+    InstallFrom,
+    /// Modules tab: clean the selected module up.
+    CleanupModule,
 }
 
 /// Where a binding applies. Global bindings apply everywhere unless the focused view binds
@@ -107,7 +113,7 @@ const DEFAULTS: &[(C, &str, &str, A, &str, bool)] = &[
     (C::Global, "quit", "q esc", A::Quit, "quit (Esc: close what is open first)", true),
     (C::Global, "help", "?", A::ToggleHelp, "help", true),
     (C::Global, "command", ":", A::Command, "command (:cluster :host :theme :logs :run :q)", true),
-    (C::Global, "next_pane", "tab", A::NextPane, "next pane (grid, logs, commands, diagnostics)", true),
+    (C::Global, "next_pane", "tab", A::NextPane, "next pane / tab", true),
     (C::Global, "fullscreen", "f", A::Fullscreen, "focused pane full screen", false),
     (C::Global, "suspend", "ctrl-z", A::Suspend, "suspend (fg resumes)", false),
     (C::Grid, "filter", "/", A::StartFilter, "filter hosts (regex, ! inverts)", true),
@@ -139,6 +145,9 @@ const DEFAULTS: &[(C, &str, &str, A, &str, bool)] = &[
     (C::Pane, "timestamps", "t", A::Timestamps, "timestamps on / off", false),
     (C::Pane, "split", "m", A::SplitLogs, "merged / split view of several hosts", false),
     (C::Pane, "save", "s", A::SaveLogs, "save the pane to a file", true),
+    (C::Pane, "install", "i", A::InstallModule, "modules: install the selected module", false),
+    (C::Pane, "install_from", "I", A::InstallFrom, "modules: install from the selected module on", false),
+    (C::Pane, "cleanup", "c", A::CleanupModule, "modules: clean the selected module up", false),
 ];
 
 pub struct Keymap {
@@ -156,7 +165,10 @@ impl Keymap {
                 action,
                 help,
                 hint,
-                dangerous: action == A::RunCommand,
+                dangerous: matches!(
+                    action,
+                    A::RunCommand | A::InstallModule | A::InstallFrom | A::CleanupModule
+                ),
             })
             .collect();
         Keymap { bindings }

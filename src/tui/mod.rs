@@ -9,6 +9,8 @@ mod grid;
 mod input;
 mod keys;
 mod logpane;
+mod modrun;
+mod modview;
 mod panes;
 mod streams;
 mod theme;
@@ -47,6 +49,9 @@ pub fn prepare(fleet: Fleet, opts: &Options) -> Result<App, String> {
     app.theme = themes.load(&config.theme_for(opts.theme.as_deref(), &app.fleet.env))?;
     app.themes = Some(themes);
     app.readonly = opts.readonly;
+    let catalogue = crate::modules::Catalogue::for_config(&opts.paths.config)?;
+    app.modules =
+        modview::ModulesView::new(&catalogue, &crate::modules::record::list(&opts.paths.state));
     app.history = std::fs::read_to_string(history_file(&opts.paths))
         .map(|t| t.lines().map(str::to_string).collect())
         .unwrap_or_default();
@@ -79,6 +84,7 @@ pub async fn run(mut app: App, pool: Pool, paths: Paths) -> std::io::Result<()> 
     let mut input = EventStream::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut streams = streams::Streams::default();
+    let mut module_run: Option<modrun::ModuleRun> = None;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let result = loop {
         for request in std::mem::take(&mut app.requests) {
@@ -97,7 +103,16 @@ pub async fn run(mut app: App, pool: Pool, paths: Paths) -> std::io::Result<()> 
                 Request::Save { name, lines } => {
                     app.status = Some(save(&paths, &name, &lines));
                 }
-                other => streams.handle(other, &mut app, &pool),
+                Request::CancelRun => {
+                    if let Some(r) = module_run.as_mut() {
+                        r.cancel();
+                    }
+                }
+                other => {
+                    if let Some(run) = streams.handle(other, &mut app, &pool, &paths) {
+                        module_run = Some(run);
+                    }
+                }
             }
         }
         if let Err(e) = terminal.draw(|f| view::draw(f, &mut app, &clock())) {
@@ -141,6 +156,19 @@ pub async fn run(mut app: App, pool: Pool, paths: Paths) -> std::io::Result<()> 
                 }
                 while let Ok(ev) = command_events.try_recv() {
                     app.commands.on_event(ev);
+                }
+            }
+            Some(msg) = async {
+                match module_run.as_mut() {
+                    Some(r) => r.rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                modrun::apply(&mut app, &paths, msg);
+                if let Some(run) = module_run.as_mut() {
+                    while let Ok(msg) = run.rx.try_recv() {
+                        modrun::apply(&mut app, &paths, msg);
+                    }
                 }
             }
             Some((host, ev)) = streams.next() => {

@@ -48,6 +48,7 @@ pub fn draw(f: &mut Frame, app: &mut App, area: Rect) {
             ),
         },
         Tab::Commands => draw_commands(f, app, block, area),
+        Tab::Modules => super::modview::draw(f, app, block, area),
         Tab::Diagnostics => {
             let widget = tui_logger::TuiLoggerWidget::default()
                 .block(block)

@@ -37,7 +37,14 @@ impl Streams {
         }
     }
 
-    pub fn handle(&mut self, request: Request, app: &mut App, pool: &Pool) {
+    /// Starts or stops what a request asks; a module run it starts is returned to the loop.
+    pub fn handle(
+        &mut self,
+        request: Request,
+        app: &mut App,
+        pool: &Pool,
+        paths: &crate::paths::Paths,
+    ) -> Option<super::modrun::ModuleRun> {
         match request {
             Request::OpenLogs { hosts, source } => {
                 let (tx, rx) = mpsc::unbounded_channel();
@@ -61,6 +68,34 @@ impl Streams {
             Request::CloseLogs => self.rx = None,
             Request::Execute(done) => match done.pending().clone() {
                 Pending::Run { hosts, command } => self.run(app, pool, hosts, command),
+                Pending::Modules {
+                    number,
+                    from,
+                    install,
+                    ..
+                } => {
+                    // The run's lines replace whatever the log pane followed.
+                    self.rx = None;
+                    let selection = if from {
+                        crate::modules::Selection::From(number)
+                    } else {
+                        crate::modules::Selection::One(number)
+                    };
+                    let req = super::modrun::Request { selection, install };
+                    app.modules.run = Some(super::modview::RunView {
+                        phase: "starting…".into(),
+                        hosts: Vec::new(),
+                        finished: None,
+                    });
+                    app.tab = Tab::Modules;
+                    app.pane_open = true;
+                    return Some(super::modrun::start(
+                        app.fleet.clone(),
+                        pool.clone(),
+                        paths.clone(),
+                        req,
+                    ));
+                }
                 Pending::TrustKey { host, key } => {
                     if let Some(h) = app.fleet.host(&host) {
                         pool.trust_key(&pool.target(h), &key);
@@ -68,8 +103,9 @@ impl Streams {
                     }
                 }
             },
-            Request::Suspend | Request::Save { .. } => {}
+            Request::Suspend | Request::Save { .. } | Request::CancelRun => {}
         }
+        None
     }
 
     /// A confirmed command: its output in the log pane, one column or prefix per host, its

@@ -325,6 +325,8 @@ fn tabs_command_log_and_diagnostics() {
     assert!(screen.contains("exit 1 · 0.01 s"));
     assert!(screen.contains("running"));
     press(&mut a, &[KeyCode::Tab]);
+    assert_eq!(a.tab, Tab::Modules);
+    press(&mut a, &[KeyCode::Tab]);
     assert_eq!(a.tab, Tab::Diagnostics);
     assert!(render(&mut a, 160, 45).contains(" diagnostics "));
     press(&mut a, &[KeyCode::Tab]);
@@ -556,4 +558,79 @@ fn themes_colour_states_and_no_color_drops_them() {
             .all(|c| c.fg == Color::Reset && c.bg == Color::Reset),
         "no colour at all"
     );
+}
+
+#[test]
+fn modules_tab_catalogue_confirmed_run_progress_and_readonly() {
+    use super::modview::{HostProgress, RunView};
+    use crate::modules::{Catalogue, RunEvent};
+    let catalogue = Catalogue::load(None).unwrap();
+    let mut a = app();
+    a.fleet.env = "lab".into();
+    a.modules = super::modview::ModulesView::new(&catalogue, &[]);
+    press(&mut a, &[KeyCode::Tab, KeyCode::Tab]);
+    assert_eq!(a.tab, Tab::Modules);
+    press(&mut a, &[KeyCode::Down, KeyCode::Down, KeyCode::Char('i')]);
+    assert!(a.confirm.is_some(), "{:?}", a.status);
+    snap(&mut a, "modules_confirm");
+    press(&mut a, &[KeyCode::Char('y')]);
+    match a.requests.last() {
+        Some(Request::Execute(done)) => assert!(matches!(
+            done.pending(),
+            Pending::Modules {
+                number: 4,
+                install: true,
+                from: false,
+                ..
+            }
+        )),
+        other => panic!("{other:?}"),
+    }
+    // The run as the runner reports it: a bar per host, steps against the script's.
+    a.modules.run = Some(RunView {
+        phase: "starting".into(),
+        hosts: Vec::new(),
+        finished: None,
+    });
+    a.modules.on_event(&RunEvent::Phase {
+        module: 4,
+        name: "redis".into(),
+        phase: crate::modules::Phase::Install,
+        hosts: vec!["redis-01".into(), "redis-02".into(), "redis-03".into()],
+    });
+    for (host, step) in [
+        ("redis-01", "packages"),
+        ("redis-01", "password file"),
+        ("redis-02", "packages"),
+    ] {
+        a.modules.on_event(&RunEvent::Step {
+            host: host.into(),
+            step: step.into(),
+        });
+    }
+    a.modules.on_event(&RunEvent::HostDone {
+        host: "redis-03".into(),
+        exit: Exit::Code(1),
+        duration: Duration::from_millis(300),
+    });
+    let run = a.modules.run.as_ref().unwrap();
+    let p: &HostProgress = &run.hosts[0];
+    assert_eq!((p.seen, p.total, p.step.as_str()), (2, 5, "password file"));
+    snap(&mut a, "modules_running");
+    let screen = render(&mut a, 160, 45);
+    assert!(screen.contains("redis-01 · 2/5 password file"), "{screen}");
+    assert!(screen.contains("redis-03 · FAILED: exit 1"), "{screen}");
+    // x stops a run in progress instead of closing the pane.
+    press(&mut a, &[KeyCode::Char('x')]);
+    assert_eq!(a.requests.last(), Some(&Request::CancelRun));
+    // --readonly: refused.
+    let mut r = app();
+    r.readonly = true;
+    r.modules = super::modview::ModulesView::new(&catalogue, &[]);
+    press(
+        &mut r,
+        &[KeyCode::Tab, KeyCode::Tab, KeyCode::Tab, KeyCode::Char('c')],
+    );
+    assert!(r.confirm.is_none());
+    assert_eq!(r.status.as_deref(), Some("refused: kbz runs --readonly"));
 }

@@ -165,3 +165,55 @@ fn info_shows_xdg_paths() {
     );
     assert!(stdout.contains("inventory  none"), "{stdout}");
 }
+
+/// Changing hosts is refused with --readonly before anything is planned or contacted; the
+/// plan of a dry run needs no host and prints the scripts with their environment, secrets
+/// redacted, and changes nothing.
+#[test]
+fn readonly_refuses_install_and_cleanup_and_dry_run_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let inv = example();
+    for args in [
+        vec!["--readonly", "-i", &inv, "cleanup", "--all", "--yes"],
+        vec![
+            "--readonly",
+            "-i",
+            &inv,
+            "install",
+            "--module",
+            "4",
+            "--yes",
+        ],
+    ] {
+        let out = kbz(&args, dir.path());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains("refused: kbz runs --readonly"), "{stderr}");
+    }
+    let state = dir.path().join("state");
+    let out = Command::new(env!("CARGO_BIN_EXE_kbz"))
+        .args([
+            "--readonly",
+            "-i",
+            &inv,
+            "install",
+            "--module",
+            "4",
+            "--dry-run",
+        ])
+        .env("XDG_STATE_HOME", &state)
+        .env("XDG_CONFIG_HOME", dir.path().join("config"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(stdout.contains("## redis-01 (root@"), "{stdout}");
+    assert!(
+        stdout.contains("export KBZ_INITIAL_PRIMARY=redis-01"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("echo \"::step sentinel\""), "{stdout}");
+    assert!(stdout.contains("dry run: nothing was changed"), "{stdout}");
+    assert!(!state.join("kbz/runs").exists(), "no run recorded");
+    assert!(!state.join("kbz/secrets").exists(), "no secret generated");
+}

@@ -8,5 +8,6 @@ pub mod inventory;
 pub mod lab;
 pub mod modules;
 pub mod paths;
+pub mod probe;
 pub mod ssh;
 pub mod tui;

@@ -1,0 +1,265 @@
+//! Patroni and etcd: `/cluster` and `/config` from Patroni's REST API, `etcdctl endpoint
+//! health -w json`. Patroni 3.0 reports a replica "running" whether it streams or not; the lag
+//! it reports is what tells.
+
+use super::{ClusterStatus, Member, Quorum, Severity, Warning};
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+struct Cluster {
+    members: Vec<ClusterMember>,
+    #[serde(default)]
+    pause: bool,
+}
+
+#[derive(Debug, Deserialize)]
+struct ClusterMember {
+    name: String,
+    role: String,
+    state: String,
+    timeline: Option<u64>,
+    /// Bytes behind the leader, or "unknown" for a stopped member.
+    lag: Option<serde_json::Value>,
+    #[serde(default)]
+    tags: Tags,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Tags {
+    #[serde(default)]
+    nofailover: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Config {
+    pub maximum_lag_on_failover: Option<u64>,
+    pub ttl: Option<u64>,
+    #[serde(default)]
+    pub synchronous_mode: bool,
+}
+
+#[derive(Debug, Deserialize)]
+struct EtcdHealth {
+    endpoint: String,
+    health: bool,
+    error: Option<String>,
+}
+
+/// The cluster's status from `/cluster`, with `/config` and etcd's endpoint health if known.
+pub fn status(
+    cluster: &str,
+    cluster_json: &str,
+    config_json: Option<&str>,
+    etcd_health_json: Option<&str>,
+) -> Result<ClusterStatus, String> {
+    let c: Cluster =
+        serde_json::from_str(cluster_json).map_err(|e| format!("Patroni /cluster: {e}"))?;
+    let config: Config = config_json
+        .and_then(|t| serde_json::from_str(t).ok())
+        .unwrap_or_default();
+    let max_lag = config.maximum_lag_on_failover.unwrap_or(1_048_576);
+    let mut warnings = Vec::new();
+    let members: Vec<Member> = c
+        .members
+        .iter()
+        .map(|m| Member {
+            host: m.name.clone(),
+            role: m.role.replace('_', " "),
+            state: m.state.clone(),
+            up: matches!(m.state.as_str(), "running" | "streaming"),
+            lag: m.lag.as_ref().and_then(serde_json::Value::as_u64),
+            epoch: m.timeline,
+        })
+        .collect();
+    let leader = c
+        .members
+        .iter()
+        .find(|m| m.role == "leader" && m.state == "running")
+        .map(|m| m.name.clone());
+    let epoch = c
+        .members
+        .iter()
+        .find(|m| m.role == "leader")
+        .and_then(|m| m.timeline);
+    if leader.is_none() {
+        warnings.push(Warning {
+            severity: Severity::Critical,
+            what: format!("{cluster} has no running leader"),
+            why: "writes fail until Patroni elects one".into(),
+            fix: "look at `journalctl -u patroni` on the members; check etcd is healthy".into(),
+        });
+    }
+    if c.pause {
+        warnings.push(Warning {
+            severity: Severity::Critical,
+            what: format!("{cluster} is in maintenance mode (paused)"),
+            why: "Patroni does not fail over while paused: losing the leader leaves no primary"
+                .into(),
+            fix: format!("patronictl -c /etc/patroni/config.yml resume {cluster}"),
+        });
+    }
+    let replicas: Vec<&ClusterMember> = c.members.iter().filter(|m| m.role != "leader").collect();
+    for m in &replicas {
+        if !matches!(m.state.as_str(), "running" | "streaming") {
+            warnings.push(Warning {
+                severity: Severity::Warning,
+                what: format!("replica {} is {}", m.name, m.state),
+                why: "one fewer member can take over".into(),
+                fix: format!("systemctl start patroni on {}; `journalctl -u patroni` there says why it stopped", m.name),
+            });
+        } else if let Some(lag) = m.lag.as_ref().and_then(serde_json::Value::as_u64)
+            && lag > max_lag
+        {
+            warnings.push(Warning {
+                severity: Severity::Warning,
+                what: format!("replica {} is {lag} bytes behind (maximum_lag_on_failover {max_lag})", m.name),
+                why: "Patroni will not promote a replica that far behind".into(),
+                fix: format!("check {}'s disk and network, and the leader's write load; it catches up by itself once the cause is gone", m.name),
+            });
+        }
+    }
+    let eligible = replicas
+        .iter()
+        .filter(|m| {
+            !m.tags.nofailover
+                && matches!(m.state.as_str(), "running" | "streaming")
+                && m.lag
+                    .as_ref()
+                    .and_then(serde_json::Value::as_u64)
+                    .is_some_and(|l| l <= max_lag)
+        })
+        .count();
+    if leader.is_some() && !replicas.is_empty() && eligible == 0 && !c.pause {
+        warnings.push(Warning {
+            severity: Severity::Critical,
+            what: format!("no replica of {cluster} can be promoted"),
+            why: "every replica is stopped, lagging beyond maximum_lag_on_failover, or tagged nofailover: losing the leader leaves no primary".into(),
+            fix: "bring a replica back streaming, or remove its nofailover tag in /etc/patroni/config.yml and reload".into(),
+        });
+    }
+    let quorum = match etcd_health_json {
+        Some(t) => {
+            let health: Vec<EtcdHealth> =
+                serde_json::from_str(t).map_err(|e| format!("etcd endpoint health: {e}"))?;
+            let q = Quorum {
+                members: health.len(),
+                up: health.iter().filter(|h| h.health).count(),
+                needed: health.len() / 2 + 1,
+            };
+            for h in health.iter().filter(|h| !h.health) {
+                warnings.push(Warning {
+                    severity: if q.reached() { Severity::Warning } else { Severity::Critical },
+                    what: format!("etcd member {} is unhealthy ({})", h.endpoint, h.error.clone().unwrap_or_default()),
+                    why: if q.survives() == 0 {
+                        "etcd is one loss away from losing its quorum; without it Patroni demotes the leader".into()
+                    } else {
+                        "one fewer etcd vote".into()
+                    },
+                    fix: "systemctl start etcd on that host; `journalctl -u etcd` there says why it stopped".into(),
+                });
+            }
+            Some(q)
+        }
+        None => None,
+    };
+    Ok(ClusterStatus {
+        cluster: cluster.to_string(),
+        technology: "patroni".into(),
+        members,
+        leader,
+        epoch_name: "timeline",
+        epoch,
+        quorum,
+        warnings,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture;
+    use super::*;
+
+    #[test]
+    fn healthy_cluster() {
+        let s = status(
+            "postgres",
+            &fixture("patroni/cluster-healthy.json"),
+            Some(&fixture("patroni/config.json")),
+            Some(&fixture("etcd/endpoint-health-healthy.json")),
+        )
+        .unwrap();
+        assert_eq!(s.leader.as_deref(), Some("db-master-01"));
+        assert_eq!(s.members.len(), 3);
+        assert!(s.members.iter().all(|m| m.up));
+        assert_eq!(s.members[1].lag, Some(0));
+        assert_eq!(
+            s.summary(),
+            "3/3 up · leader db-master-01 · survives 1 loss · timeline 1"
+        );
+        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+    }
+
+    #[test]
+    fn stopped_replica_paused_cluster_and_etcd_member_down() {
+        let s = status(
+            "postgres",
+            &fixture("patroni/cluster-replica-stopped.json"),
+            None,
+            None,
+        )
+        .unwrap();
+        assert_eq!(s.summary(), "2/3 up · leader db-master-01 · timeline 1");
+        assert_eq!(s.warnings[0].what, "replica db-slave-02 is stopped");
+        let s = status(
+            "postgres",
+            &fixture("patroni/cluster-paused.json"),
+            None,
+            None,
+        )
+        .unwrap();
+        assert_eq!(s.worst(), Some(Severity::Critical));
+        assert!(s.warnings[0].what.contains("maintenance mode (paused)"));
+        assert!(
+            s.warnings[0]
+                .fix
+                .contains("patronictl -c /etc/patroni/config.yml resume")
+        );
+        let s = status(
+            "postgres",
+            &fixture("patroni/cluster-healthy.json"),
+            None,
+            Some(&fixture("etcd/endpoint-health-one-down.json")),
+        )
+        .unwrap();
+        assert_eq!(
+            s.quorum,
+            Some(Quorum {
+                members: 3,
+                up: 2,
+                needed: 2
+            })
+        );
+        assert!(s.summary().contains("survives 0 losses"), "{}", s.summary());
+        assert!(
+            s.warnings[0].why.contains("one loss away"),
+            "{:?}",
+            s.warnings
+        );
+    }
+
+    #[test]
+    fn lagging_replicas_cannot_be_promoted() {
+        let lagging =
+            fixture("patroni/cluster-healthy.json").replace("\"lag\": 0", "\"lag\": 52428800");
+        let s = status(
+            "postgres",
+            &lagging,
+            Some(&fixture("patroni/config.json")),
+            None,
+        )
+        .unwrap();
+        assert!(s.warnings.iter().any(|w| w.what == "replica db-slave-01 is 52428800 bytes behind (maximum_lag_on_failover 1048576)"), "{:?}", s.warnings);
+        assert!(s.warnings.iter().any(|w| w.severity == Severity::Critical
+            && w.what == "no replica of postgres can be promoted"));
+    }
+}

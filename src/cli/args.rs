@@ -122,6 +122,22 @@ pub enum Command {
     },
     /// The module catalogue.
     Modules,
+    /// Each cluster as its services say: members, live roles, lag, leader, quorum, warnings.
+    Status {
+        cluster: Option<String>,
+        #[arg(long)]
+        json: bool,
+        /// Again every 2 s until Ctrl-C.
+        #[arg(long)]
+        watch: bool,
+    },
+    /// Would each cluster fail over if its leader (or any one host) died now? If not, why, and
+    /// the fix. Exit 1 when some would not.
+    Doctor {
+        cluster: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Recorded install and cleanup runs; `kbz runs show ID` prints one.
     Runs {
         #[command(subcommand)]

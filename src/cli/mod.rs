@@ -18,6 +18,7 @@ mod inventory;
 mod lab;
 mod logs;
 mod remote;
+mod status;
 
 pub use args::{Cli, Command, Global, InventoryCommand, LabCommand, RunsCommand};
 
@@ -104,6 +105,14 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             install::run(&cli.global, selection, how)
         }
         Some(Command::Modules) => install::catalogue(&cli.global),
+        Some(Command::Status {
+            cluster,
+            json,
+            watch,
+        }) => status::status(&cli.global, cluster.as_deref(), json, watch),
+        Some(Command::Doctor { cluster, json }) => {
+            status::doctor(&cli.global, cluster.as_deref(), json)
+        }
         Some(Command::Runs { command }) => install::runs(command),
         None => console(&cli.global),
     }

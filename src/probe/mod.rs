@@ -5,6 +5,7 @@
 
 pub mod haproxy;
 pub mod patroni;
+pub mod run;
 pub mod sentinel;
 
 use serde::Serialize;
@@ -75,6 +76,8 @@ pub struct ClusterStatus {
     pub epoch: Option<u64>,
     pub quorum: Option<Quorum>,
     pub warnings: Vec<Warning>,
+    /// Load balancers: backend -> the servers it sends traffic to.
+    pub routes: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 impl ClusterStatus {
@@ -106,6 +109,42 @@ impl ClusterStatus {
     /// The worst warning, if any (for the exit code of `kbz doctor`).
     pub fn worst(&self) -> Option<Severity> {
         self.warnings.iter().map(|w| w.severity).max()
+    }
+}
+
+/// Warnings that need two clusters: a load balancer sending writes somewhere else than the
+/// leader its health checks should have found.
+pub fn cross_check(statuses: &mut [ClusterStatus]) {
+    let leaders: Vec<(String, Option<String>)> = statuses
+        .iter()
+        .map(|s| (s.technology.clone(), s.leader.clone()))
+        .collect();
+    for s in statuses.iter_mut().filter(|s| s.technology == "haproxy") {
+        for (backend, servers) in &s.routes {
+            let tech = if backend.contains("postgres") {
+                "patroni"
+            } else if backend.contains("redis") {
+                "redis"
+            } else {
+                continue;
+            };
+            let Some((_, Some(leader))) = leaders.iter().find(|(t, _)| t == tech) else {
+                continue;
+            };
+            let wrong: Vec<&String> = servers.iter().filter(|x| *x != leader).collect();
+            if !wrong.is_empty() {
+                s.warnings.push(Warning {
+                    severity: Severity::Critical,
+                    what: format!(
+                        "{} sends {backend} traffic to {}, not to the leader {leader}",
+                        s.cluster,
+                        wrong.iter().map(|w| w.as_str()).collect::<Vec<_>>().join(", ")
+                    ),
+                    why: "writes land on a replica (refused) or on a second primary (split brain)".into(),
+                    fix: format!("check {backend}'s health check in /etc/haproxy/haproxy.cfg (Patroni GET /primary, Redis role:master) and that it can reach the members"),
+                });
+            }
+        }
     }
 }
 

@@ -148,7 +148,12 @@ pub fn status(
             };
             for h in health.iter().filter(|h| !h.health) {
                 warnings.push(Warning {
-                    severity: if q.reached() { Severity::Warning } else { Severity::Critical },
+                    // One loss away counts as lost: the leader's own host runs a member.
+                    severity: if q.survives() > 0 {
+                        Severity::Warning
+                    } else {
+                        Severity::Critical
+                    },
                     what: format!("etcd member {} is unhealthy ({})", h.endpoint, h.error.clone().unwrap_or_default()),
                     why: if q.survives() == 0 {
                         "etcd is one loss away from losing its quorum; without it Patroni demotes the leader".into()
@@ -171,6 +176,7 @@ pub fn status(
         epoch,
         quorum,
         warnings,
+        routes: Default::default(),
     })
 }
 

@@ -200,6 +200,7 @@ pub fn status(
         epoch: num(&master, "config-epoch"),
         quorum: Some(q),
         warnings,
+        routes: Default::default(),
     })
 }
 

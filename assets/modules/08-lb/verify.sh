@@ -7,7 +7,7 @@ vip=${KBZ_VAR_HAPROXY_VIP%/*}
 
 up_in() { # backend -> servers UP, from the stats socket
     echo "show stat" | socat - UNIX-CONNECT:/run/haproxy/admin.sock |
-        awk -F, -v b="$1" '$1 == b && $2 != "FRONTEND" && $2 != "BACKEND" && $18 == "UP" {print $2}'
+        awk -F, -v b="$1" '$1 == b && $2 != "FRONTEND" && $2 != "BACKEND" && $18 ~ /^UP/ {print $2}'
 }
 wait_one_up() {
     for _ in $(seq 30); do
@@ -32,6 +32,19 @@ curl -fsS --max-time 1 "http://$vip:8404/stats" >/dev/null
 holder=no
 ip -o -4 addr show | grep -q " $vip/" && holder=yes
 echo "$vip answers; held here: $holder"
+
+# The address's holder may have just (re)started HAProxy, which counts every server up ("UP 1/2") until
+# its checks say otherwise: wait until it too routes each backend to exactly one server.
+vip_ready() {
+    local csv want_pg=0 want_redis=0
+    grep -q '^listen postgres_primary' /etc/haproxy/haproxy.cfg && want_pg=1
+    grep -q '^listen redis_master' /etc/haproxy/haproxy.cfg && want_redis=1
+    csv=$(curl -fsS --max-time 1 "http://$vip:8404/stats;csv") || return 1
+    echo "$csv" | awk -F, -v p="$want_pg" -v r="$want_redis" '
+        $2 != "FRONTEND" && $2 != "BACKEND" && $18 ~ /^UP/ {n[$1]++}
+        END {exit !(n["postgres_primary"] + 0 == p && n["redis_master"] + 0 == r)}'
+}
+for _ in $(seq 30); do vip_ready && break; sleep 0.5; done
 
 echo "::step writes through $vip"
 # One statement string: one transaction, only its last result printed. The advisory lock

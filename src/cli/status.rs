@@ -1,0 +1,171 @@
+//! `kbz status [CLUSTER] [--json] [--watch]` and `kbz doctor [CLUSTER] [--json]`: the same
+//! model the console shows, from the services themselves.
+
+use super::Global;
+use super::remote::{self, Painter};
+use crate::inventory::{Fleet, Technology};
+use crate::probe::{ClusterStatus, Severity, cross_check, run::probe};
+use crate::ssh::Pool;
+use color_eyre::eyre::{Result, eyre};
+use futures_util::future::join_all;
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::time::Duration;
+
+const PROBED: [Technology; 3] = [Technology::Patroni, Technology::Redis, Technology::Haproxy];
+
+async fn statuses(
+    pool: &Pool,
+    fleet: &Fleet,
+    only: Option<&str>,
+    vars: &BTreeMap<String, String>,
+) -> Result<Vec<Result<ClusterStatus, String>>> {
+    if let Some(o) = only
+        && !fleet
+            .clusters
+            .iter()
+            .any(|c| c.name == o && PROBED.contains(&c.technology))
+    {
+        let names: Vec<&str> = fleet.clusters.iter().map(|c| c.name.as_str()).collect();
+        return Err(eyre!(
+            "no probed cluster {o:?} (clusters: {}; probes exist for Patroni, Redis Sentinel, HAProxy)",
+            names.join(", ")
+        ));
+    }
+    // Every probed cluster, even when one is asked for: the load balancers' cross-checks need
+    // the leaders of the others.
+    let clusters: Vec<_> = fleet
+        .clusters
+        .iter()
+        .filter(|c| PROBED.contains(&c.technology))
+        .collect();
+    let all = join_all(clusters.iter().map(|c| probe(pool, fleet, c, vars))).await;
+    // Cross-checks need every cluster, even when one was asked for.
+    let mut ok: Vec<ClusterStatus> = all
+        .iter()
+        .filter_map(|r| r.as_ref().ok().cloned())
+        .collect();
+    cross_check(&mut ok);
+    Ok(all
+        .into_iter()
+        .map(|r| {
+            r.map(|s| {
+                ok.iter()
+                    .find(|x| x.cluster == s.cluster)
+                    .cloned()
+                    .unwrap_or(s)
+            })
+        })
+        .collect())
+}
+
+fn print(p: &Painter, results: &[Result<ClusterStatus, String>], warnings_only: bool) {
+    for r in results {
+        match r {
+            Ok(s) => {
+                outln!("{} ({}): {}", s.cluster, s.technology, s.summary());
+                if !warnings_only {
+                    let width = s.members.iter().map(|m| m.host.len()).max().unwrap_or(8);
+                    for m in &s.members {
+                        let lag = m.lag.map(|l| format!("  lag {l}")).unwrap_or_default();
+                        let state = if m.up {
+                            m.state.clone()
+                        } else {
+                            p.bad(&m.state)
+                        };
+                        outln!("  {:width$}  {:<17} {state}{lag}", m.host, m.role);
+                    }
+                    for (backend, servers) in &s.routes {
+                        outln!("  {backend} -> {}", servers.join(", "));
+                    }
+                }
+                for w in &s.warnings {
+                    let tag = match w.severity {
+                        Severity::Critical => p.bad("CRITICAL"),
+                        Severity::Warning => "warning".to_string(),
+                    };
+                    outln!("  {tag}: {}: {}. Fix: {}.", w.what, w.why, w.fix);
+                }
+            }
+            Err(e) => outln!("{}", p.bad(&format!("probe failed: {e}"))),
+        }
+    }
+}
+
+pub fn status(global: &Global, cluster: Option<&str>, json: bool, watch: bool) -> Result<ExitCode> {
+    let (fleet, pool) = remote::fleet_and_pool(global)?;
+    let vars = crate::inventory::vars_for_inventory(&fleet.source).map_err(|e| eyre!(e))?;
+    let p = Painter::for_stdout();
+    remote::runtime()?.block_on(async {
+        loop {
+            let results = statuses(&pool, &fleet, cluster, &vars).await?;
+            if json {
+                let v: Vec<serde_json::Value> = results
+                    .iter()
+                    .map(|r| match r {
+                        Ok(s) => serde_json::to_value(s).unwrap_or_default(),
+                        Err(e) => serde_json::json!({ "error": e }),
+                    })
+                    .collect();
+                outln!("{}", serde_json::to_string(&v).unwrap_or_default());
+            } else {
+                if watch {
+                    out!("\x1b[H\x1b[2J");
+                    outln!(
+                        "kbz status · ENV {} · every 2 s (Ctrl-C stops)\n",
+                        fleet.env
+                    );
+                }
+                print(&p, &results, false);
+            }
+            if !watch {
+                return Ok(ExitCode::SUCCESS);
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                _ = tokio::signal::ctrl_c() => return Ok(ExitCode::SUCCESS),
+            }
+        }
+    })
+}
+
+/// Exit 1 when some cluster would not fail over (a critical warning), or could not be probed.
+pub fn doctor(global: &Global, cluster: Option<&str>, json: bool) -> Result<ExitCode> {
+    let (fleet, pool) = remote::fleet_and_pool(global)?;
+    let vars = crate::inventory::vars_for_inventory(&fleet.source).map_err(|e| eyre!(e))?;
+    let results = remote::runtime()?.block_on(statuses(&pool, &fleet, cluster, &vars))?;
+    let bad = results.iter().any(|r| {
+        r.as_ref()
+            .map_or(true, |s| s.worst() == Some(Severity::Critical))
+    });
+    if json {
+        let v: Vec<serde_json::Value> = results
+            .iter()
+            .map(|r| match r {
+                Ok(s) => serde_json::json!({
+                    "cluster": s.cluster,
+                    "summary": s.summary(),
+                    "fails_over": s.worst() != Some(Severity::Critical),
+                    "warnings": s.warnings,
+                }),
+                Err(e) => serde_json::json!({ "error": e, "fails_over": false }),
+            })
+            .collect();
+        outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+    } else {
+        print(&Painter::for_stdout(), &results, true);
+        outln!(
+            "{}",
+            if bad {
+                "some loss would not fail over (see CRITICAL above)"
+            } else {
+                "every cluster probed would fail over"
+            }
+        );
+    }
+    Ok(if bad {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

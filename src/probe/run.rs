@@ -1,0 +1,287 @@
+//! Running the probes: one batched command per cluster over the pooled connection of the first
+//! member that answers (the others are tried in turn), its sections parsed into the model.
+//! The commands are data: per technology, the shell that prints each section.
+
+use super::{ClusterStatus, Member, Severity, Warning, haproxy, patroni, sentinel};
+use crate::inventory::{Cluster, Fleet, Technology};
+use crate::ssh::quote::quote;
+use crate::ssh::{ExecEvent, ExecSpec, Pool, Stream};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+const SECTION: &str = "::kbz-section";
+
+/// The probe script for a cluster, run on `on` (a member): each section's output, separated.
+fn script(fleet: &Fleet, cluster: &Cluster, on: &str) -> Option<String> {
+    let ips: Vec<String> = cluster
+        .hosts
+        .iter()
+        .filter_map(|h| fleet.host(h))
+        .map(|h| h.ip_private.to_string())
+        .collect();
+    let sep = format!("; echo; echo {SECTION}; ");
+    match cluster.technology {
+        Technology::Patroni => {
+            let endpoints: Vec<String> = ips.iter().map(|ip| format!("http://{ip}:2379")).collect();
+            Some(
+                [
+                    format!("curl -fsS --max-time 2 http://{}:8008/cluster", quote(on)),
+                    format!("curl -fsS --max-time 2 http://{}:8008/config", quote(on)),
+                    format!(
+                        "ETCDCTL_API=3 etcdctl --endpoints={} --command-timeout=2s endpoint health -w json 2>/dev/null",
+                        quote(&endpoints.join(","))
+                    ),
+                ]
+                .join(&sep),
+            )
+        }
+        Technology::Redis => {
+            let cli = "REDISCLI_AUTH=$(cat /etc/kbz/secrets/redis_password 2>/dev/null) redis-cli --no-auth-warning -p 26379";
+            let name = quote(&cluster.name);
+            Some(
+                [
+                    format!("{cli} SENTINEL MASTER {name}"),
+                    format!("{cli} SENTINEL REPLICAS {name}"),
+                    format!("{cli} SENTINEL SENTINELS {name}"),
+                    format!("{cli} SENTINEL CKQUORUM {name}"),
+                ]
+                .join(&sep),
+            )
+        }
+        Technology::Haproxy => Some(
+            "echo 'show stat' | socat - UNIX-CONNECT:/run/haproxy/admin.sock; echo; echo ::kbz-section; ip -o -4 addr show"
+                .into(),
+        ),
+        _ => None,
+    }
+}
+
+/// Runs `command` on `host`; its stdout, or why not.
+async fn run_on(pool: &Pool, fleet: &Fleet, host: &str, command: String) -> Result<String, String> {
+    let h = fleet.host(host).ok_or_else(|| format!("no host {host}"))?;
+    let target = pool.target(h);
+    let mut exec = pool
+        .exec(&target, &ExecSpec::command(command))
+        .await
+        .map_err(|s| s.explain(host))?;
+    let mut out = Vec::new();
+    let deadline = tokio::time::sleep(Duration::from_secs(8));
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            ev = exec.next() => match ev {
+                Some(ExecEvent::Data(Stream::Stdout, d)) => out.extend_from_slice(&d),
+                Some(ExecEvent::Data(Stream::Stderr, _)) => {}
+                Some(ExecEvent::Exit { .. }) | None => break,
+            },
+            _ = &mut deadline => return Err(format!("{host}: the probe took over 8 s")),
+        }
+    }
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+fn sections(text: &str) -> Vec<String> {
+    text.split(&format!("\n{SECTION}\n"))
+        .map(|s| s.trim().to_string())
+        .collect()
+}
+
+/// The status of one cluster, from the first member whose probe parses.
+pub async fn probe(
+    pool: &Pool,
+    fleet: &Fleet,
+    cluster: &Cluster,
+    vars: &BTreeMap<String, String>,
+) -> Result<ClusterStatus, String> {
+    let hosts: Vec<(String, String)> = fleet
+        .hosts
+        .iter()
+        .map(|h| (h.hostname.clone(), h.ip_private.to_string()))
+        .collect();
+    if cluster.technology == Technology::Haproxy {
+        return haproxy_status(pool, fleet, cluster, vars).await;
+    }
+    let mut errors = Vec::new();
+    for on in &cluster.hosts {
+        let Some(ip) = fleet.host(on).map(|h| h.ip_private.to_string()) else {
+            continue;
+        };
+        let Some(cmd) = script(fleet, cluster, &ip) else {
+            return Err(format!("no probe for {} yet", cluster.technology.label()));
+        };
+        let parsed = match run_on(pool, fleet, on, cmd).await {
+            Ok(text) => {
+                let s = sections(&text);
+                let get = |i: usize| s.get(i).map(String::as_str).filter(|t| !t.is_empty());
+                match cluster.technology {
+                    Technology::Patroni => match get(0) {
+                        Some(c) => patroni::status(&cluster.name, c, get(1), get(2)),
+                        None => Err(format!("{on}: Patroni's REST API did not answer")),
+                    },
+                    _ => match get(0) {
+                        Some(m) => sentinel::status(
+                            &cluster.name,
+                            &sentinel::Outputs {
+                                master: m,
+                                replicas: get(1).unwrap_or(""),
+                                sentinels: get(2).unwrap_or(""),
+                                ckquorum: get(3).unwrap_or(""),
+                            },
+                            &hosts,
+                        ),
+                        None => Err(format!("{on}: its Sentinel did not answer")),
+                    },
+                }
+            }
+            Err(e) => Err(e),
+        };
+        match parsed {
+            Ok(mut status) => {
+                // Members the service does not list at all are down to us.
+                for h in &cluster.hosts {
+                    if !status.members.iter().any(|m| m.host == *h)
+                        && cluster.technology == Technology::Patroni
+                    {
+                        status.members.push(Member {
+                            host: h.clone(),
+                            role: "?".into(),
+                            state: "not in the cluster".into(),
+                            up: false,
+                            lag: None,
+                            epoch: None,
+                        });
+                    }
+                }
+                return Ok(status);
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    Err(format!(
+        "no member of {} answered: {}",
+        cluster.name,
+        errors.join("; ")
+    ))
+}
+
+async fn haproxy_status(
+    pool: &Pool,
+    fleet: &Fleet,
+    cluster: &Cluster,
+    vars: &BTreeMap<String, String>,
+) -> Result<ClusterStatus, String> {
+    let vip = vars
+        .get("haproxy_vip")
+        .map(|v| v.split('/').next().unwrap_or(v).to_string());
+    let mut members = Vec::new();
+    let mut holders = Vec::new();
+    let mut backends: Option<BTreeMap<String, Vec<haproxy::Server>>> = None;
+    let mut warnings = Vec::new();
+    for h in &cluster.hosts {
+        let Some(cmd) = script(fleet, cluster, h) else {
+            continue;
+        };
+        match run_on(pool, fleet, h, cmd).await {
+            Ok(text) => {
+                let s = sections(&text);
+                let parsed = s.first().map(|t| haproxy::parse(t));
+                let up = matches!(parsed, Some(Ok(_)));
+                if let Some(v) = &vip
+                    && s.get(1).is_some_and(|a| a.contains(&format!(" {v}/")))
+                {
+                    holders.push(h.clone());
+                }
+                if let Some(Ok(b)) = parsed
+                    && backends.is_none()
+                {
+                    backends = Some(b);
+                }
+                members.push(Member {
+                    host: h.clone(),
+                    role: if holders.contains(h) {
+                        "holds the address".into()
+                    } else {
+                        "backup".into()
+                    },
+                    state: if up {
+                        "running".into()
+                    } else {
+                        "haproxy not answering".into()
+                    },
+                    up,
+                    lag: None,
+                    epoch: None,
+                });
+            }
+            Err(e) => members.push(Member {
+                host: h.clone(),
+                role: "?".into(),
+                state: e,
+                up: false,
+                lag: None,
+                epoch: None,
+            }),
+        }
+    }
+    if let Some(v) = &vip {
+        match holders.len() {
+            1 => {}
+            0 => warnings.push(Warning {
+                severity: Severity::Critical,
+                what: format!("no load balancer holds the floating address {v}"),
+                why: "clients of the endpoints reach nothing".into(),
+                fix: "systemctl status keepalived on the load balancers; check both see each other (VRRP)".into(),
+            }),
+            _ => warnings.push(Warning {
+                severity: Severity::Critical,
+                what: format!("{} hold the floating address {v} at once", holders.join(" and ")),
+                why: "split brain: clients reach either, at random".into(),
+                fix: "check VRRP between them (unicast peers, firewall); restart keepalived on the one that should be backup".into(),
+            }),
+        }
+    }
+    for (name, servers) in backends.iter().flatten() {
+        let up: Vec<&str> = servers
+            .iter()
+            .filter(|s| s.up())
+            .map(|s| s.name.as_str())
+            .collect();
+        if up.is_empty() {
+            warnings.push(Warning {
+                severity: Severity::Critical,
+                what: format!("backend {name}: every server is down"),
+                why: "its endpoint refuses every client".into(),
+                fix: "check the service behind it (and its health check)".into(),
+            });
+        } else if up.len() > 1 && (name.contains("primary") || name.contains("master")) {
+            warnings.push(Warning {
+                severity: Severity::Critical,
+                what: format!(
+                    "backend {name} routes writes to {} servers: {}",
+                    up.len(),
+                    up.join(", ")
+                ),
+                why: "writes may land on a replica, or on two primaries".into(),
+                fix: "check the health check (Patroni /primary, Redis role:master)".into(),
+            });
+        }
+    }
+    Ok(ClusterStatus {
+        cluster: cluster.name.clone(),
+        technology: "haproxy".into(),
+        leader: holders.first().cloned(),
+        members,
+        epoch_name: "",
+        epoch: None,
+        quorum: None,
+        warnings,
+        routes: backends
+            .iter()
+            .flatten()
+            .map(|(b, servers)| {
+                let up = servers.iter().filter(|s| s.up()).map(|s| s.name.clone());
+                (b.clone(), up.collect())
+            })
+            .collect(),
+    })
+}

@@ -6,7 +6,11 @@
 
 mod common;
 use common::*;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+/// The tests share the tests' one lab; they take turns.
+static LAB: Mutex<()> = Mutex::new(());
 
 fn on(host: &str, command: &str) {
     let out = openssh(&ip_of(&lab_hosts(), host), command, 5);
@@ -56,6 +60,7 @@ const RCLI: &str =
 
 #[test]
 fn status_and_doctor_on_the_real_services() {
+    let _turn = LAB.lock().unwrap_or_else(|p| p.into_inner());
     require_lab_prerequisites();
     let _ = std::fs::remove_dir_all(config_home());
     kbz_ok(&["lab", "up"]);
@@ -198,5 +203,116 @@ fn status_and_doctor_on_the_real_services() {
         "--yes",
     ]);
     doctor_clean("haproxy", Duration::from_secs(20));
+    kbz_ok(&["lab", "down"]);
+}
+
+/// Watches `kbz --lab status CLUSTER --watch --json` until a line shows a leader other than
+/// `old`; returns that line's time stamp (UTC, as kbz printed it).
+fn wait_new_leader(child: &mut std::process::Child, old: &str) -> String {
+    use std::io::BufRead;
+    let out = child.stdout.take().expect("stdout");
+    let mut lines = std::io::BufReader::new(out).lines();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        let Some(Ok(line)) = lines.next() else {
+            break;
+        };
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
+        let leader = v["status"]["leader"].as_str().unwrap_or("");
+        if !leader.is_empty() && leader != old {
+            return v["at"].as_str().unwrap().to_string();
+        }
+    }
+    panic!("no new leader within 60 s");
+}
+
+/// "2026-11-28T05:51:55.730430+0000 ..." or "2026-11-28T05:51:55.835Z" -> seconds of the day.
+fn seconds(stamp: &str) -> f64 {
+    let t = &stamp[11..];
+    let h: f64 = t[0..2].parse().unwrap();
+    let m: f64 = t[3..5].parse().unwrap();
+    let s: f64 = t[6..]
+        .split(['+', 'Z', ' '])
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    h * 3600.0 + m * 60.0 + s
+}
+
+fn journal_first(hosts: &[&str], unit: &str, grep: &str) -> String {
+    let mut stamps: Vec<String> = hosts
+        .iter()
+        .filter_map(|h| {
+            let out = openssh(
+                &ip_of(&lab_hosts(), h),
+                &format!("journalctl -u {unit} -o short-iso-precise --no-pager | grep -F '{grep}' | tail -1 | cut -d' ' -f1"),
+                5,
+            );
+            let s = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            (!s.is_empty()).then_some(s)
+        })
+        .collect();
+    stamps.sort();
+    stamps
+        .into_iter()
+        .next()
+        .expect("the cluster logged its change")
+}
+
+/// Kill the leader (Redis: its process; PostgreSQL: its whole host): the new leader is shown,
+/// and how long after the cluster itself announced it is printed (goal: 1 s or less).
+#[test]
+fn leader_change_shows_soon_after_the_cluster_makes_it() {
+    let _turn = LAB.lock().unwrap_or_else(|p| p.into_inner());
+    require_lab_prerequisites();
+    let _ = std::fs::remove_dir_all(config_home());
+    kbz_ok(&["lab", "up"]);
+    kbz_ok(&["--lab", "install", "--from", "2", "--skip-cleanup", "--yes"]);
+    let leader_of = |cluster: &str| -> String {
+        let v: serde_json::Value =
+            serde_json::from_str(&kbz_ok(&["--lab", "status", cluster, "--json"])).unwrap();
+        v[0]["leader"].as_str().unwrap().to_string()
+    };
+
+    let old = leader_of("redis");
+    let mut watch = kbz_spawn(&["--lab", "status", "redis", "--watch", "--json"]);
+    std::thread::sleep(Duration::from_secs(2));
+    on(
+        &old,
+        "systemctl kill -s KILL redis-server; systemctl stop redis-server",
+    );
+    let shown = wait_new_leader(&mut watch, &old);
+    let _ = watch.kill();
+    let _ = watch.wait();
+    let switched = journal_first(
+        &["redis-01", "redis-02", "redis-03"],
+        "redis-sentinel",
+        "+switch-master",
+    );
+    eprintln!(
+        "redis: +switch-master at {switched}, kbz showed the new master at {shown}: {:.2} s later",
+        seconds(&shown) - seconds(&switched)
+    );
+    on(&old, "systemctl start redis-server");
+
+    let old = leader_of("postgres");
+    let mut watch = kbz_spawn(&["--lab", "status", "postgres", "--watch", "--json"]);
+    std::thread::sleep(Duration::from_secs(2));
+    kbz_ok(&["lab", "fault", &old, "crash"]);
+    let shown = wait_new_leader(&mut watch, &old);
+    let _ = watch.kill();
+    let _ = watch.wait();
+    let others: Vec<&str> = ["db-master-01", "db-slave-01", "db-slave-02"]
+        .into_iter()
+        .filter(|h| *h != old)
+        .collect();
+    let promoted = journal_first(&others, "patroni", "promoted self to leader");
+    eprintln!(
+        "postgres: promoted at {promoted}, kbz showed the new leader at {shown}: {:.2} s later",
+        seconds(&shown) - seconds(&promoted)
+    );
     kbz_ok(&["lab", "down"]);
 }

@@ -127,7 +127,7 @@ pub enum Command {
         cluster: Option<String>,
         #[arg(long)]
         json: bool,
-        /// Again every 2 s until Ctrl-C.
+        /// Then one line per change, as the console sees them, until Ctrl-C.
         #[arg(long)]
         watch: bool,
     },

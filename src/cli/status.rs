@@ -39,7 +39,7 @@ async fn statuses(
         .iter()
         .filter(|c| PROBED.contains(&c.technology))
         .collect();
-    let all = join_all(clusters.iter().map(|c| probe(pool, fleet, c, vars))).await;
+    let all = join_all(clusters.iter().map(|c| probe(pool, fleet, c, vars, false))).await;
     // Cross-checks need every cluster, even when one was asked for.
     let mut ok: Vec<ClusterStatus> = all
         .iter()
@@ -48,7 +48,9 @@ async fn statuses(
     cross_check(&mut ok);
     Ok(all
         .into_iter()
-        .map(|r| {
+        .zip(&clusters)
+        .filter(|(_, c)| only.is_none_or(|o| o == c.name))
+        .map(|(r, _)| {
             r.map(|s| {
                 ok.iter()
                     .find(|x| x.cluster == s.cluster)
@@ -97,36 +99,92 @@ pub fn status(global: &Global, cluster: Option<&str>, json: bool, watch: bool) -
     let vars = crate::inventory::vars_for_inventory(&fleet.source).map_err(|e| eyre!(e))?;
     let p = Painter::for_stdout();
     remote::runtime()?.block_on(async {
-        loop {
-            let results = statuses(&pool, &fleet, cluster, &vars).await?;
-            if json {
-                let v: Vec<serde_json::Value> = results
-                    .iter()
-                    .map(|r| match r {
-                        Ok(s) => serde_json::to_value(s).unwrap_or_default(),
-                        Err(e) => serde_json::json!({ "error": e }),
-                    })
-                    .collect();
-                outln!("{}", serde_json::to_string(&v).unwrap_or_default());
-            } else {
-                if watch {
-                    out!("\x1b[H\x1b[2J");
-                    outln!(
-                        "kbz status · ENV {} · every 2 s (Ctrl-C stops)\n",
-                        fleet.env
-                    );
-                }
-                print(&p, &results, false);
-            }
-            if !watch {
-                return Ok(ExitCode::SUCCESS);
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(2)) => {}
-                _ = tokio::signal::ctrl_c() => return Ok(ExitCode::SUCCESS),
-            }
+        let results = statuses(&pool, &fleet, cluster, &vars).await?;
+        if json && !watch {
+            let v: Vec<serde_json::Value> = results
+                .iter()
+                .map(|r| match r {
+                    Ok(s) => serde_json::to_value(s).unwrap_or_default(),
+                    Err(e) => serde_json::json!({ "error": e }),
+                })
+                .collect();
+            outln!("{}", serde_json::to_string(&v).unwrap_or_default());
+            return Ok(ExitCode::SUCCESS);
         }
+        if !json {
+            print(&p, &results, false);
+        }
+        if !watch {
+            return Ok(ExitCode::SUCCESS);
+        }
+        watch_changes(&pool, fleet, vars, cluster, json).await
     })
+}
+
+/// `--watch`: the console's prober (periodic, and at once when a cluster announces a change);
+/// one line per change of a cluster's summary or warnings, stamped with the time it was seen.
+async fn watch_changes(
+    pool: &Pool,
+    fleet: Fleet,
+    vars: BTreeMap<String, String>,
+    only: Option<&str>,
+    json: bool,
+) -> Result<ExitCode> {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let tasks = crate::engine::prober::spawn(
+        pool,
+        std::sync::Arc::new(fleet),
+        vars,
+        Duration::from_secs(1),
+        tx,
+    );
+    let mut last: BTreeMap<String, String> = BTreeMap::new();
+    loop {
+        let ev = tokio::select! {
+            ev = rx.recv() => ev,
+            _ = tokio::signal::ctrl_c() => None,
+        };
+        let Some(ev) = ev else {
+            break;
+        };
+        if only.is_some_and(|o| o != ev.cluster) {
+            continue;
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64);
+        let stamp = crate::engine::logs::utc(now);
+        let line = match &ev.status {
+            Ok(s) => {
+                let w: Vec<&str> = s.warnings.iter().map(|w| w.what.as_str()).collect();
+                format!("{} · {}", s.summary(), w.join("; "))
+            }
+            Err(e) => format!("probe failed: {e}"),
+        };
+        if last.get(&ev.cluster) == Some(&line) {
+            continue;
+        }
+        last.insert(ev.cluster.clone(), line.clone());
+        if json {
+            let v = match &ev.status {
+                Ok(s) => {
+                    serde_json::json!({ "at": stamp, "cluster": ev.cluster, "pushed": ev.pushed, "status": s })
+                }
+                Err(e) => serde_json::json!({ "at": stamp, "cluster": ev.cluster, "error": e }),
+            };
+            outln!("{}", serde_json::to_string(&v).unwrap_or_default());
+        } else {
+            outln!(
+                "{} {}: {line}",
+                stamp.get(11..23).unwrap_or(&stamp),
+                ev.cluster
+            );
+        }
+    }
+    for t in tasks {
+        t.abort();
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Exit 1 when some cluster would not fail over (a critical warning), or could not be probed.

@@ -12,7 +12,9 @@ use std::time::Duration;
 const SECTION: &str = "::kbz-section";
 
 /// The probe script for a cluster, run on `on` (a member): each section's output, separated.
-fn script(fleet: &Fleet, cluster: &Cluster, on: &str) -> Option<String> {
+/// `quick`: leave out what a dead member makes slow (etcd's health waits for its timeout):
+/// for the probes right after a change, when the leader is what matters.
+fn script(fleet: &Fleet, cluster: &Cluster, on: &str, quick: bool) -> Option<String> {
     let ips: Vec<String> = cluster
         .hosts
         .iter()
@@ -23,17 +25,17 @@ fn script(fleet: &Fleet, cluster: &Cluster, on: &str) -> Option<String> {
     match cluster.technology {
         Technology::Patroni => {
             let endpoints: Vec<String> = ips.iter().map(|ip| format!("http://{ip}:2379")).collect();
-            Some(
-                [
-                    format!("curl -fsS --max-time 2 http://{}:8008/cluster", quote(on)),
-                    format!("curl -fsS --max-time 2 http://{}:8008/config", quote(on)),
-                    format!(
-                        "ETCDCTL_API=3 etcdctl --endpoints={} --command-timeout=2s endpoint health -w json 2>/dev/null",
-                        quote(&endpoints.join(","))
-                    ),
-                ]
-                .join(&sep),
-            )
+            let mut parts = vec![
+                format!("curl -fsS --max-time 1 http://{}:8008/cluster", quote(on)),
+                format!("curl -fsS --max-time 1 http://{}:8008/config", quote(on)),
+            ];
+            if !quick {
+                parts.push(format!(
+                    "ETCDCTL_API=3 etcdctl --endpoints={} --dial-timeout=400ms --command-timeout=400ms endpoint health -w json 2>/dev/null",
+                    quote(&endpoints.join(","))
+                ));
+            }
+            Some(parts.join(&sep))
         }
         Technology::Redis => {
             let cli = "REDISCLI_AUTH=$(cat /etc/kbz/secrets/redis_password 2>/dev/null) redis-cli --no-auth-warning -p 26379";
@@ -92,6 +94,7 @@ pub async fn probe(
     fleet: &Fleet,
     cluster: &Cluster,
     vars: &BTreeMap<String, String>,
+    quick: bool,
 ) -> Result<ClusterStatus, String> {
     let hosts: Vec<(String, String)> = fleet
         .hosts
@@ -101,12 +104,60 @@ pub async fn probe(
     if cluster.technology == Technology::Haproxy {
         return haproxy_status(pool, fleet, cluster, vars).await;
     }
+    // Every member at once: a dead member must not hold the probe for its connect timeout.
+    // Members can disagree for a moment after a failover (a Sentinel that has not heard yet,
+    // a Patroni replica whose cached view is a loop old): of the answers that arrive within
+    // a short grace after the first, believe the one with a leader and the highest epoch.
+    let mut racing: futures_util::stream::FuturesUnordered<_> = cluster
+        .hosts
+        .iter()
+        .map(|on| probe_on(pool, fleet, cluster, on, &hosts, quick))
+        .collect();
+    let mut best: Option<ClusterStatus> = None;
     let mut errors = Vec::new();
-    for on in &cluster.hosts {
+    let grace = tokio::time::sleep(Duration::from_secs(3600));
+    tokio::pin!(grace);
+    loop {
+        tokio::select! {
+            r = futures_util::StreamExt::next(&mut racing) => match r {
+                Some(Ok(s)) => {
+                    if best.is_none() {
+                        grace.as_mut().reset(tokio::time::Instant::now() + Duration::from_millis(300));
+                    }
+                    let key = |x: &ClusterStatus| (x.leader.is_some(), x.epoch);
+                    if best.as_ref().is_none_or(|b| key(&s) > key(b)) {
+                        best = Some(s);
+                    }
+                }
+                Some(Err(e)) => errors.push(e),
+                None => break,
+            },
+            _ = &mut grace => break,
+        }
+    }
+    best.ok_or_else(|| {
+        format!(
+            "no member of {} answered: {}",
+            cluster.name,
+            errors.join("; ")
+        )
+    })
+}
+
+/// One member's view of its cluster.
+async fn probe_on(
+    pool: &Pool,
+    fleet: &Fleet,
+    cluster: &Cluster,
+    on: &str,
+    hosts: &[(String, String)],
+    quick: bool,
+) -> Result<ClusterStatus, String> {
+    {
         let Some(ip) = fleet.host(on).map(|h| h.ip_private.to_string()) else {
-            continue;
+            return Err(format!("no host {on}"));
         };
-        let Some(cmd) = script(fleet, cluster, &ip) else {
+        let Some(cmd) = script(fleet, cluster, &ip, quick) else {
             return Err(format!("no probe for {} yet", cluster.technology.label()));
         };
         let parsed = match run_on(pool, fleet, on, cmd).await {
@@ -127,7 +178,7 @@ pub async fn probe(
                                 sentinels: get(2).unwrap_or(""),
                                 ckquorum: get(3).unwrap_or(""),
                             },
-                            &hosts,
+                            hosts,
                         ),
                         None => Err(format!("{on}: its Sentinel did not answer")),
                     },
@@ -152,16 +203,11 @@ pub async fn probe(
                         });
                     }
                 }
-                return Ok(status);
+                Ok(status)
             }
-            Err(e) => errors.push(e),
+            Err(e) => Err(e),
         }
     }
-    Err(format!(
-        "no member of {} answered: {}",
-        cluster.name,
-        errors.join("; ")
-    ))
 }
 
 async fn haproxy_status(
@@ -178,7 +224,7 @@ async fn haproxy_status(
     let mut backends: Option<BTreeMap<String, Vec<haproxy::Server>>> = None;
     let mut warnings = Vec::new();
     for h in &cluster.hosts {
-        let Some(cmd) = script(fleet, cluster, h) else {
+        let Some(cmd) = script(fleet, cluster, h, false) else {
             continue;
         };
         match run_on(pool, fleet, h, cmd).await {

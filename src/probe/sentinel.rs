@@ -53,7 +53,9 @@ pub fn status(
     let master_down = master_flags
         .iter()
         .any(|f| matches!(*f, "s_down" | "o_down"));
-    let replicas = entries(out.replicas);
+    let mut replicas = entries(out.replicas);
+    // Sentinel lists replicas in no fixed order; a stable one keeps views comparable.
+    replicas.sort_by(|a, b| a.get("ip").cmp(&b.get("ip")));
     let sentinels = entries(out.sentinels);
     let quorum_setting = num(&master, "quorum").unwrap_or(2) as usize;
     let mut members = vec![Member {

@@ -148,6 +148,8 @@ pub struct App {
     pub logs: Option<LogPane>,
     pub commands: CommandLog,
     pub modules: super::modview::ModulesView,
+    /// Each probed cluster's last status (or why the probe failed).
+    pub clusters: HashMap<String, Result<crate::probe::ClusterStatus, String>>,
     /// The diagnostics tab's view state (kbz's own log, per subsystem).
     pub diagnostics: tui_logger::TuiWidgetState,
     pub requests: Vec<Request>,
@@ -217,6 +219,7 @@ impl App {
             logs: None,
             commands: CommandLog::default(),
             modules: super::modview::ModulesView::default(),
+            clusters: HashMap::new(),
             diagnostics: tui_logger::TuiWidgetState::new(),
             requests: Vec::new(),
             filter: None,
@@ -299,6 +302,39 @@ impl App {
             return;
         }
         self.states.insert(event.host, event.state);
+    }
+
+    /// A host's live member entry from its cluster's last probe.
+    pub fn live_member(&self, host: &str) -> Option<&crate::probe::Member> {
+        let g = self.section_of.get(host)?;
+        let status = self
+            .clusters
+            .get(&self.groups.get(*g)?.name)?
+            .as_ref()
+            .ok()?;
+        status.members.iter().find(|m| m.host == host)
+    }
+
+    pub fn on_probe(&mut self, ev: crate::engine::prober::ProbeEvent) {
+        let before = self
+            .clusters
+            .get(&ev.cluster)
+            .and_then(|s| s.as_ref().ok())
+            .and_then(|s| s.leader.clone());
+        if let Ok(s) = &ev.status
+            && s.leader != before
+        {
+            log::warn!(
+                target: "probe",
+                "{}: leader {} -> {} ({}, probe took {} ms)",
+                ev.cluster,
+                before.as_deref().unwrap_or("none"),
+                s.leader.as_deref().unwrap_or("none"),
+                if ev.pushed { "announced by the cluster" } else { "seen by the periodic probe" },
+                ev.at.elapsed().as_millis()
+            );
+        }
+        self.clusters.insert(ev.cluster, ev.status);
     }
 
     /// The keymap's context for the focused view.

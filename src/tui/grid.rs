@@ -145,17 +145,19 @@ pub fn draw(f: &mut Frame, app: &mut App, area: Rect, title: Line) {
                 } else {
                     app.theme.accent
                 };
-                let line = Line::from(vec![
+                let mut spans = vec![
                     Span::styled(format!("── {text} "), Style::new().fg(app.theme.accent)),
                     Span::styled(
                         format!("{up}/{hosts} up "),
                         Style::new().fg(colour).add_modifier(Modifier::BOLD),
                     ),
-                    Span::styled(
-                        "─".repeat(inner.width as usize),
-                        Style::new().fg(app.theme.muted),
-                    ),
-                ]);
+                ];
+                spans.extend(cluster_spans(app, &g.name));
+                spans.push(Span::styled(
+                    "─".repeat(inner.width as usize),
+                    Style::new().fg(app.theme.muted),
+                ));
+                let line = Line::from(spans);
                 let r = Rect::new(inner.x, inner.y + (y - offset), inner.width, 1);
                 f.render_widget(Paragraph::new(line), r);
             }
@@ -169,6 +171,42 @@ pub fn draw(f: &mut Frame, app: &mut App, area: Rect, title: Line) {
                 app.layout.tiles.push((r, *index));
             }
         }
+    }
+}
+
+/// What the probes say of a cluster, for its section header and the grid's title:
+/// "· leader db-master-01 · survives 1 loss · timeline 1 · ⚠ 1".
+pub fn cluster_spans<'a>(app: &App, cluster: &str) -> Vec<Span<'a>> {
+    let t = &app.theme;
+    match app.clusters.get(cluster) {
+        Some(Ok(s)) => {
+            let mut summary = s.summary();
+            // The SSH count is already there; keep the cluster's own view of itself.
+            if let Some((_, rest)) = summary.split_once(" · ") {
+                summary = rest.to_string();
+            }
+            let colour = match s.worst() {
+                Some(crate::probe::Severity::Critical) => t.bad,
+                Some(crate::probe::Severity::Warning) => t.warn,
+                None => t.ok,
+            };
+            let mut spans = vec![Span::styled(
+                format!("· {summary} "),
+                Style::new().fg(colour),
+            )];
+            if !s.warnings.is_empty() {
+                spans.push(Span::styled(
+                    format!("⚠ {} ", s.warnings.len()),
+                    Style::new().fg(colour).add_modifier(Modifier::BOLD),
+                ));
+            }
+            spans
+        }
+        Some(Err(e)) => vec![Span::styled(
+            format!("· probe: {e} "),
+            Style::new().fg(t.bad),
+        )],
+        None => Vec::new(),
     }
 }
 
@@ -210,10 +248,25 @@ fn draw_tile(f: &mut Frame, app: &App, name: &str, index: usize, size: Size, r: 
             }
             lines.push(Line::styled(text, Style::new().fg(colour)));
             if size == Size::Full {
-                lines.push(Line::styled(
-                    host.map(|h| h.subrole.clone()).unwrap_or_default(),
-                    Style::new().fg(t.muted),
-                ));
+                lines.push(match app.live_member(name) {
+                    // The live role replaces the inventory's initial one.
+                    Some(m) => {
+                        let lag = m
+                            .lag
+                            .filter(|l| *l > 0)
+                            .map(|l| format!(" · lag {l}"))
+                            .unwrap_or_default();
+                        let colour = if m.up { t.text } else { t.bad };
+                        Line::styled(
+                            format!("{} · {}{lag}", m.role, m.state),
+                            Style::new().fg(colour).add_modifier(Modifier::BOLD),
+                        )
+                    }
+                    None => Line::styled(
+                        host.map(|h| h.subrole.clone()).unwrap_or_default(),
+                        Style::new().fg(t.muted),
+                    ),
+                });
             }
             let p = Paragraph::new(lines).block(
                 Block::bordered()

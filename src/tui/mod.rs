@@ -71,7 +71,16 @@ pub async fn run(mut app: App, pool: Pool, paths: Paths) -> std::io::Result<()> 
     let targets = app.fleet.hosts.iter().map(|h| pool.target(h)).collect();
     let mut conn_events = pool.subscribe();
     let mut command_events = pool.subscribe_commands();
-    let watchers = monitor::spawn(&pool, targets, Duration::from_secs(2));
+    let mut watchers = monitor::spawn(&pool, targets, Duration::from_secs(2));
+    let (probe_tx, mut probe_rx) = tokio::sync::mpsc::unbounded_channel();
+    let vars = crate::inventory::vars_for_inventory(&app.fleet.source).unwrap_or_default();
+    watchers.extend(crate::engine::prober::spawn(
+        &pool,
+        std::sync::Arc::new(app.fleet.clone()),
+        vars,
+        Duration::from_secs(1),
+        probe_tx,
+    ));
     log::info!(target: "console", "watching {} hosts of ENV {}", app.fleet.hosts.len(), app.fleet.env);
     // ratatui's panic hook restores the screen; mouse reporting must go too, or the shell
     // after a crash receives escape codes for every click.
@@ -148,6 +157,12 @@ pub async fn run(mut app: App, pool: Pool, paths: Paths) -> std::io::Result<()> 
                         Err(TryRecvError::Lagged(_)) => continue,
                         Err(_) => break,
                     }
+                }
+            }
+            Some(ev) = probe_rx.recv() => {
+                app.on_probe(ev);
+                while let Ok(ev) = probe_rx.try_recv() {
+                    app.on_probe(ev);
                 }
             }
             ev = command_events.recv() => {

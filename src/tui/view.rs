@@ -146,8 +146,45 @@ fn draw_grid(f: &mut Frame, app: &mut App, area: Rect) {
         },
         None => String::new(),
     };
-    let title = Line::from(format!(" {} · {}{filter} ", group.name, group.label));
-    grid::draw(f, app, area, title);
+    let mut title = vec![Span::raw(format!(
+        " {} · {}{filter} ",
+        group.name, group.label
+    ))];
+    title.extend(grid::cluster_spans(app, &group.name));
+    // A cluster's warnings, each with its fix, above its hosts.
+    let warnings: Vec<Line> = match app.clusters.get(&group.name) {
+        Some(Ok(s)) => s
+            .warnings
+            .iter()
+            .map(|w| {
+                let colour = match w.severity {
+                    crate::probe::Severity::Critical => app.theme.bad,
+                    crate::probe::Severity::Warning => app.theme.warn,
+                };
+                Line::from(vec![
+                    Span::styled(
+                        format!("⚠ {}: ", w.what),
+                        Style::new().fg(colour).add_modifier(Modifier::BOLD),
+                    ),
+                    Span::raw(format!("{}. ", w.why)),
+                    Span::styled(format!("Fix: {}", w.fix), Style::new().fg(app.theme.accent)),
+                ])
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let area = if warnings.is_empty() {
+        area
+    } else {
+        let h = (warnings.len() as u16).min(area.height / 3);
+        let [top, rest] = Layout::vertical([Constraint::Length(h), Constraint::Min(3)]).areas(area);
+        f.render_widget(
+            Paragraph::new(warnings).wrap(ratatui::widgets::Wrap { trim: true }),
+            top,
+        );
+        rest
+    };
+    grid::draw(f, app, area, Line::from(title));
 }
 
 /// The prompt being typed, else the last command's answer, else the hints of the focused view.

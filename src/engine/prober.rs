@@ -1,0 +1,179 @@
+//! Keeps every probed cluster's status fresh for the console: a probe every `interval` over the
+//! pooled connections, and at once when the cluster itself announces a change (Sentinel's
+//! `+switch-master`, `+sdown`...; etcd's watch on Patroni's leader key), so a new leader shows
+//! within a probe's time of the cluster electing it, not an interval later.
+
+use crate::inventory::{Cluster, Fleet, Technology};
+use crate::probe::ClusterStatus;
+use crate::probe::run::probe;
+use crate::ssh::quote::quote;
+use crate::ssh::{ExecEvent, ExecSpec, Pool};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+#[derive(Debug, Clone)]
+pub struct ProbeEvent {
+    pub cluster: String,
+    pub status: Result<ClusterStatus, String>,
+    /// When the probe that produced it started.
+    pub at: Instant,
+    /// The cluster announced a change just before (not the periodic probe).
+    pub pushed: bool,
+}
+
+pub fn probed(t: Technology) -> bool {
+    matches!(
+        t,
+        Technology::Patroni | Technology::Redis | Technology::Haproxy
+    )
+}
+
+/// One task per probed cluster (and one per change feed); abort the handles to stop them.
+pub fn spawn(
+    pool: &Pool,
+    fleet: Arc<Fleet>,
+    vars: BTreeMap<String, String>,
+    interval: Duration,
+    tx: mpsc::UnboundedSender<ProbeEvent>,
+) -> Vec<JoinHandle<()>> {
+    let mut tasks = Vec::new();
+    for cluster in fleet.clusters.iter().filter(|c| probed(c.technology)) {
+        let (kick_tx, mut kick_rx) = mpsc::channel::<()>(1);
+        if let Some(feed) = feed_command(cluster) {
+            // Every member's feed: the first to announce a change wins (the Sentinel next to
+            // a dead master is the last to hear of the new one).
+            for host in &cluster.hosts {
+                let Some(h) = fleet.host(host) else {
+                    continue;
+                };
+                tasks.push(tokio::spawn(follow_feed(
+                    pool.clone(),
+                    fleet.clone(),
+                    vec![host.clone()],
+                    feed.replace("{self}", &h.ip_private.to_string()),
+                    kick_tx.clone(),
+                )));
+            }
+        }
+        let (pool, fleet, vars, tx, name) = (
+            pool.clone(),
+            fleet.clone(),
+            vars.clone(),
+            tx.clone(),
+            cluster.name.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let Some(cluster) = fleet.clusters.iter().find(|c| c.name == name) else {
+                return;
+            };
+            let mut pushed = false;
+            // After the cluster announced a change, or while it has no leader, probe every
+            // 250 ms: members' views settle within a second of a failover, and the new leader
+            // should show as soon as one of them knows it.
+            let mut fast_until = Instant::now();
+            let mut last: Option<Result<ClusterStatus, String>> = None;
+            loop {
+                let at = Instant::now();
+                let quick = Instant::now() < fast_until;
+                let mut status = probe(&pool, &fleet, cluster, &vars, quick).await;
+                // A quick probe leaves the DCS's health out: keep what the last full one saw.
+                if quick
+                    && let (Ok(s), Some(Ok(prev))) = (status.as_mut(), last.as_ref())
+                    && s.quorum.is_none()
+                {
+                    s.quorum = prev.quorum;
+                }
+                last = Some(status.clone());
+                if pushed || status.as_ref().is_ok_and(|s| s.leader.is_none()) {
+                    fast_until = Instant::now() + Duration::from_secs(5);
+                }
+                let wait = if Instant::now() < fast_until {
+                    Duration::from_millis(250)
+                } else {
+                    interval
+                };
+                let ev = ProbeEvent {
+                    cluster: cluster.name.clone(),
+                    status,
+                    at,
+                    pushed,
+                };
+                if tx.send(ev).is_err() {
+                    return;
+                }
+                pushed = tokio::select! {
+                    _ = tokio::time::sleep(wait) => false,
+                    k = kick_rx.recv() => k.is_some(),
+                };
+                if pushed {
+                    fast_until = Instant::now() + Duration::from_secs(5);
+                }
+            }
+        }));
+    }
+    tasks
+}
+
+/// A command that prints a line whenever the cluster changes, if the technology has one.
+fn feed_command(cluster: &Cluster) -> Option<String> {
+    match cluster.technology {
+        Technology::Redis => Some(
+            "REDISCLI_AUTH=$(cat /etc/kbz/secrets/redis_password 2>/dev/null) redis-cli --no-auth-warning -p 26379 \
+             SUBSCRIBE +switch-master +sdown -sdown +odown -odown +failover-end +reset-master"
+                .into(),
+        ),
+        // Patroni keeps its leader key in etcd (v2 API on Debian's Patroni 3.0). Each member
+        // watches through its own etcd, so a dead one takes only its own feed down.
+        Technology::Patroni => Some(format!(
+            "ETCDCTL_API=2 etcdctl --endpoints http://{{self}}:2379 watch --forever {}",
+            quote(&format!("/kbz/{}/leader", cluster.name))
+        )),
+        _ => None,
+    }
+}
+
+/// Follows a change feed on the first member that runs it, moving on to the next when it
+/// ends; each output chunk kicks a probe.
+async fn follow_feed(
+    pool: Pool,
+    fleet: Arc<Fleet>,
+    hosts: Vec<String>,
+    command: String,
+    kick: mpsc::Sender<()>,
+) {
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        for name in &hosts {
+            let Some(host) = fleet.host(name) else {
+                continue;
+            };
+            let Ok(mut exec) = pool
+                .exec(&pool.target(host), &ExecSpec::command(command.clone()))
+                .await
+            else {
+                continue;
+            };
+            backoff = Duration::from_millis(500);
+            while let Some(ev) = exec.next().await {
+                match ev {
+                    ExecEvent::Data(..) => {
+                        // Full means a probe is already due: nothing is lost.
+                        let _ = kick.try_send(());
+                    }
+                    ExecEvent::Exit { .. } => break,
+                }
+            }
+            if kick.is_closed() {
+                return;
+            }
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(10));
+        if kick.is_closed() {
+            return;
+        }
+    }
+}

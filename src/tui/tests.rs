@@ -634,3 +634,55 @@ fn modules_tab_catalogue_confirmed_run_progress_and_readonly() {
     assert!(r.confirm.is_none());
     assert_eq!(r.status.as_deref(), Some("refused: kbz runs --readonly"));
 }
+
+#[test]
+fn live_roles_quorum_and_warnings_from_the_probes() {
+    use crate::engine::prober::ProbeEvent;
+    use crate::probe::{fixture, patroni};
+    let mut a = app();
+    let paused = patroni::status(
+        "postgres",
+        &fixture("patroni/cluster-paused.json"),
+        Some(&fixture("patroni/config.json")),
+        Some(&fixture("etcd/endpoint-health-healthy.json")),
+    )
+    .unwrap();
+    a.on_probe(ProbeEvent {
+        cluster: "postgres".into(),
+        status: Ok(paused),
+        at: std::time::Instant::now(),
+        pushed: false,
+    });
+    a.on_probe(ProbeEvent {
+        cluster: "redis".into(),
+        status: Err("no member of redis answered: redis-01: timeout after 10 s".into()),
+        at: std::time::Instant::now(),
+        pushed: true,
+    });
+    let screen = render(&mut a, 160, 45);
+    assert!(
+        screen.contains("── postgres · PostgreSQL + Patroni 3/3 up · leader db-master-01 · survives 1 loss · timeline 1 ⚠ 1"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("probe: no member of redis answered"),
+        "{screen}"
+    );
+    snap(&mut a, "live_all");
+    press(&mut a, &[KeyCode::Down]);
+    let screen = render(&mut a, 160, 45);
+    assert!(
+        screen.contains("leader · running"),
+        "live role in the tile: {screen}"
+    );
+    assert!(
+        screen.contains("⚠ postgres is in maintenance mode (paused)"),
+        "{screen}"
+    );
+    assert!(screen.contains("Fix:"), "{screen}");
+    assert!(
+        screen.contains("patronictl -c /etc/patroni/config.yml resume postgres"),
+        "the fix is on screen, wrapped: {screen}"
+    );
+    snap(&mut a, "live_postgres");
+}

@@ -26,7 +26,9 @@ use crate::engine::monitor;
 use crate::inventory::Fleet;
 use crate::paths::Paths;
 use crate::ssh::Pool;
-use crossterm::event::{Event, EventStream, KeyEventKind, MouseButton, MouseEventKind};
+use crossterm::event::{
+    Event, EventStream, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEventKind,
+};
 use futures_util::StreamExt;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -130,11 +132,9 @@ pub async fn run(mut app: App, pool: Pool, paths: Paths) -> std::io::Result<()> 
         tokio::select! {
             ev = input.next() => match ev {
                 Some(Ok(Event::Key(key))) if key.kind == KeyEventKind::Press => {
-                    if !app.on_text_key(key.code)
-                        && let Some(action) = app.keymap.action_for(key, app.context())
-                    {
-                        app.apply(action);
-                    }
+                    // A terminal sends Esc then a key typed fast as one Alt+key: unless that
+                    // is bound, it was meant as the two keys.
+                    key_in(&mut app, key);
                 }
                 Some(Ok(Event::Mouse(m))) => match m.kind {
                     MouseEventKind::Down(MouseButton::Left) => app.on_click(m.column, m.row),
@@ -204,6 +204,31 @@ pub async fn run(mut app: App, pool: Pool, paths: Paths) -> std::io::Result<()> 
     }
     save_history(&paths, &app.history);
     result
+}
+
+/// A key from the terminal. Terminals send Esc then a key typed fast as one Alt+key: unless
+/// that is bound, it was meant as the two keys.
+fn key_in(app: &mut App, key: KeyEvent) {
+    if key.modifiers.contains(KeyModifiers::ALT)
+        && app.keymap.action_for(key, app.context()).is_none()
+    {
+        press(app, KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE));
+        press(
+            app,
+            KeyEvent::new(key.code, key.modifiers - KeyModifiers::ALT),
+        );
+    } else {
+        press(app, key);
+    }
+}
+
+/// One key, as the app takes it: typed text first, else the focused view's bindings.
+fn press(app: &mut App, key: KeyEvent) {
+    if !app.on_text_key(key.code)
+        && let Some(action) = app.keymap.action_for(key, app.context())
+    {
+        app.apply(action);
+    }
 }
 
 fn take_terminal() -> ratatui::DefaultTerminal {

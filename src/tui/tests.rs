@@ -686,3 +686,14 @@ fn live_roles_quorum_and_warnings_from_the_probes() {
     );
     snap(&mut a, "live_postgres");
 }
+
+#[test]
+fn esc_then_a_key_typed_fast_is_two_keys() {
+    let mut a = app();
+    press(&mut a, &[KeyCode::Enter, KeyCode::Tab]);
+    assert_eq!(a.focus, Context::Pane);
+    // What a terminal sends for Esc followed at once by x.
+    super::key_in(&mut a, KeyEvent::new(KeyCode::Char('x'), KeyModifiers::ALT));
+    assert_eq!(a.focus, Context::Grid, "Esc left the pane");
+    assert!(a.logs.is_none() && !a.pane_open, "x closed it");
+}

@@ -177,7 +177,10 @@ fn draw_grid(f: &mut Frame, app: &mut App, area: Rect) {
         area
     } else {
         let width = area.width.max(1) as usize;
-        let rows: usize = warnings.iter().map(|l| l.width().div_ceil(width).max(1)).sum();
+        let rows: usize = warnings
+            .iter()
+            .map(|l| l.width().div_ceil(width).max(1))
+            .sum();
         let h = (rows as u16).min(area.height / 3);
         let [top, rest] = Layout::vertical([Constraint::Length(h), Constraint::Min(3)]).areas(area);
         f.render_widget(

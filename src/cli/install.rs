@@ -78,13 +78,9 @@ pub fn run(global: &Global, selection: Selection, how: How) -> Result<ExitCode> 
         outln!("not started");
         return Ok(ExitCode::from(1));
     }
-    let names: Vec<String> = plan
-        .modules
-        .iter()
-        .filter_map(|pm| catalogue.get(pm.number))
-        .flat_map(|m| m.manifest.secrets.clone())
-        .collect();
-    secrets.ensure(&names).map_err(|e| eyre!(e))?;
+    secrets
+        .ensure(&plan.secret_names(&catalogue))
+        .map_err(|e| eyre!(e))?;
     let mut record = Record::create(&paths.state, &plan).map_err(|e| eyre!(e))?;
     outln!(
         "run {} (logs in {})",
@@ -106,7 +102,6 @@ pub fn run(global: &Global, selection: Selection, how: How) -> Result<ExitCode> 
             catalogue: &catalogue,
             pool: &pool,
             secrets: &secrets.values,
-            vars: plan.vars.clone(),
             redactor: secrets.redactor(),
             events: tx,
         };

@@ -150,10 +150,7 @@ async fn watch_changes(
         if only.is_some_and(|o| o != ev.cluster) {
             continue;
         }
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_micros() as u64);
-        let stamp = crate::engine::logs::utc(now);
+        let stamp = crate::engine::logs::utc_now();
         let line = match &ev.status {
             Ok(s) => {
                 let w: Vec<&str> = s.warnings.iter().map(|w| w.what.as_str()).collect();

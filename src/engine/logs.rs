@@ -209,6 +209,18 @@ pub fn journal_line(json: &str) -> Option<(String, String)> {
     ))
 }
 
+/// `utc` of a wall-clock time.
+pub fn utc_at(t: std::time::SystemTime) -> String {
+    utc(t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64))
+}
+
+/// `utc` of now.
+pub fn utc_now() -> String {
+    utc_at(std::time::SystemTime::now())
+}
+
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ` from microseconds since the epoch (days-to-civil conversion).
 pub fn utc(micros: u64) -> String {
     let secs = micros / 1_000_000;

@@ -128,6 +128,17 @@ pub fn plan(
     })
 }
 
+impl Plan {
+    /// The secrets the planned modules' scripts need.
+    pub fn secret_names(&self, catalogue: &Catalogue) -> Vec<String> {
+        self.modules
+            .iter()
+            .filter_map(|pm| catalogue.get(pm.number))
+            .flat_map(|m| m.manifest.secrets.clone())
+            .collect()
+    }
+}
+
 fn unknown(catalogue: &Catalogue, n: u32) -> String {
     let list: Vec<String> = catalogue
         .modules

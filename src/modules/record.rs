@@ -69,11 +69,7 @@ pub struct Record {
 
 impl Record {
     pub fn create(state: &Path, plan: &Plan) -> Result<Record, String> {
-        let now = crate::engine::logs::utc(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_micros() as u64),
-        );
+        let now = crate::engine::logs::utc_now();
         let stamp: String = now
             .get(..19)
             .unwrap_or(&now)

@@ -46,7 +46,6 @@ pub struct Runner<'a> {
     pub catalogue: &'a Catalogue,
     pub pool: &'a Pool,
     pub secrets: &'a BTreeMap<String, String>,
-    pub vars: BTreeMap<String, String>,
     pub redactor: Redactor,
     pub events: UnboundedSender<RunEvent>,
 }
@@ -72,7 +71,10 @@ impl Runner<'_> {
                     hosts: pm.hosts.clone(),
                 });
                 let start = Instant::now();
-                let runs = pm.hosts.iter().map(|h| self.host(record, module, phase, h));
+                let runs = pm
+                    .hosts
+                    .iter()
+                    .map(|h| self.host(record, &plan.vars, module, phase, h));
                 let results = tokio::select! {
                     r = join_all(runs) => Some(r),
                     // Dropping the phase drops its commands: remote processes are stopped.
@@ -100,6 +102,7 @@ impl Runner<'_> {
     async fn host(
         &self,
         record: &Record,
+        vars: &BTreeMap<String, String>,
         module: &super::catalogue::Module,
         phase: Phase,
         name: &str,
@@ -125,7 +128,7 @@ impl Runner<'_> {
             payload: Payload::Script {
                 body: format!(
                     "{}\n{body}\n",
-                    preamble(self.fleet, &self.vars, module, phase, host, self.secrets)
+                    preamble(self.fleet, vars, module, phase, host, self.secrets)
                 ),
                 args: Vec::new(),
             },

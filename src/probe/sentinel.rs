@@ -34,6 +34,13 @@ fn flags(e: &Entry) -> Vec<&str> {
         .map_or(Vec::new(), |f| f.split(',').collect())
 }
 
+/// Down as this Sentinel sees it: subjectively, objectively, or not even connected.
+fn is_down(e: &Entry) -> bool {
+    flags(e)
+        .iter()
+        .any(|f| matches!(*f, "s_down" | "o_down" | "disconnected"))
+}
+
 fn num(e: &Entry, k: &str) -> Option<u64> {
     e.get(k).and_then(|v| v.parse().ok())
 }
@@ -75,10 +82,7 @@ pub fn status(
         .filter_map(|r| num(r, "slave-repl-offset"))
         .max();
     for r in &replicas {
-        let f = flags(r);
-        let down = f
-            .iter()
-            .any(|x| matches!(*x, "s_down" | "o_down" | "disconnected"));
+        let down = is_down(r);
         let link_ok = r.get("master-link-status").is_some_and(|s| s == "ok");
         let state = if down {
             "down"
@@ -101,14 +105,7 @@ pub fn status(
     }
     // Every Sentinel: this one (up, it answered) and the others it knows.
     let total = sentinels.len() + 1;
-    let sentinels_down = sentinels
-        .iter()
-        .filter(|s| {
-            flags(s)
-                .iter()
-                .any(|f| matches!(*f, "s_down" | "o_down" | "disconnected"))
-        })
-        .count();
+    let sentinels_down = sentinels.iter().filter(|s| is_down(s)).count();
     let majority = total / 2 + 1;
     let q = Quorum {
         members: total,
@@ -156,9 +153,7 @@ pub fn status(
     let eligible = replicas
         .iter()
         .filter(|r| {
-            let f = flags(r);
-            !f.iter()
-                .any(|x| matches!(*x, "s_down" | "o_down" | "disconnected"))
+            !is_down(r)
                 && num(r, "slave-priority").is_some_and(|p| p > 0)
                 && r.get("master-link-status").is_some_and(|s| s == "ok")
         })

@@ -442,126 +442,9 @@ impl App {
         }
     }
 
-    fn pane_action(&mut self, action: Action, height: usize) {
-        if self.tab == Tab::Modules {
-            self.modules_action(action);
-            return;
-        }
-        if self.tab == Tab::Commands {
-            let max = self.commands.entries.len();
-            match action {
-                Action::ScrollUp => self.commands.scroll = (self.commands.scroll + 1).min(max),
-                Action::ScrollDown => self.commands.scroll = self.commands.scroll.saturating_sub(1),
-                Action::PageUp => self.commands.scroll = (self.commands.scroll + height).min(max),
-                Action::PageDown => {
-                    self.commands.scroll = self.commands.scroll.saturating_sub(height)
-                }
-                Action::Follow => self.commands.scroll = 0,
-                Action::Top => self.commands.scroll = max,
-                _ => {}
-            }
-            return;
-        }
-        if self.tab != Tab::Logs {
-            return;
-        }
-        let Some(pane) = self.logs.as_mut() else {
-            return;
-        };
-        let page = height.saturating_sub(1).max(1) as i64;
-        match action {
-            Action::ScrollUp => pane.scroll(-1),
-            Action::ScrollDown => pane.scroll(1),
-            Action::PageUp => pane.scroll(-page),
-            Action::PageDown => pane.scroll(page),
-            Action::Top => pane.top(height),
-            Action::Follow => pane.follow(),
-            Action::Pause => pane.toggle_pause(),
-            Action::Wrap => pane.wrap = !pane.wrap,
-            Action::Timestamps => pane.timestamps = !pane.timestamps,
-            Action::ScrollLeft => pane.hscroll = pane.hscroll.saturating_sub(8),
-            Action::ScrollRight => pane.hscroll = pane.hscroll.saturating_add(8),
-            Action::SplitLogs => pane.split = !pane.split,
-            Action::NextMatch => pane.find(true, height),
-            Action::PrevMatch => pane.find(false, height),
-            Action::Search => self.start_prompt(PromptKind::Search),
-            Action::FilterLines => self.start_prompt(PromptKind::LineFilter),
-            Action::SaveLogs => {
-                let name = pane
-                    .hosts
-                    .iter()
-                    .map(|h| h.host.as_str())
-                    .collect::<Vec<_>>()
-                    .join("+");
-                self.requests.push(Request::Save {
-                    name,
-                    lines: pane.export(),
-                });
-            }
-            _ => {}
-        }
-    }
-
-    fn modules_action(&mut self, action: Action) {
-        let n = self.modules.rows.len();
-        let m = &mut self.modules;
-        match action {
-            Action::ScrollUp => m.selected = m.selected.saturating_sub(1),
-            Action::ScrollDown => m.selected = (m.selected + 1).min(n.saturating_sub(1)),
-            Action::InstallModule | Action::InstallFrom | Action::CleanupModule => {
-                if m.run.as_ref().is_some_and(|r| r.finished.is_none()) {
-                    self.status = Some("a run is in progress (x stops it)".into());
-                    return;
-                }
-                let Some(row) = m.rows.get(m.selected) else {
-                    return;
-                };
-                let pending = Pending::Modules {
-                    number: row.number,
-                    name: row.name.clone(),
-                    from: action == Action::InstallFrom,
-                    install: action != Action::CleanupModule,
-                    wipes: row.wipes.clone(),
-                };
-                self.confirm(pending);
-            }
-            _ => {}
-        }
-    }
-
-    fn select_group(&mut self, group: usize) {
+    pub(super) fn select_group(&mut self, group: usize) {
         self.group = group;
         self.host = 0;
-    }
-
-    /// The tile in the next (or previous) row nearest the selected one's column, from where
-    /// the last frame drew them (rows differ in length between cluster sections).
-    fn row_neighbour(&self, down: bool) -> usize {
-        let tiles = &self.layout.tiles;
-        let Some(&(me, _)) = tiles.iter().find(|(_, i)| *i == self.host) else {
-            return self.host;
-        };
-        let candidates = tiles
-            .iter()
-            .filter(|(r, _)| if down { r.y > me.y } else { r.y < me.y });
-        let row = if down {
-            candidates.clone().map(|(r, _)| r.y).min()
-        } else {
-            candidates.clone().map(|(r, _)| r.y).max()
-        };
-        let Some(row) = row else {
-            // Past the visible tiles: move by one row's worth.
-            let columns = tiles.iter().filter(|(r, _)| r.y == me.y).count().max(1);
-            return if down {
-                self.host + columns
-            } else {
-                self.host.saturating_sub(columns)
-            };
-        };
-        candidates
-            .filter(|(r, _)| r.y == row)
-            .min_by_key(|(r, _)| r.x.abs_diff(me.x))
-            .map_or(self.host, |(_, i)| *i)
     }
 
     fn next_pane(&mut self) {
@@ -624,53 +507,11 @@ impl App {
         }
     }
 
-    fn start_prompt(&mut self, kind: PromptKind) {
+    pub(super) fn start_prompt(&mut self, kind: PromptKind) {
         self.prompt = Some(Prompt {
             kind,
             text: String::new(),
             history_pos: None,
         });
-    }
-
-    /// A click: selects a cluster or a host, or focuses the pane.
-    pub fn on_click(&mut self, x: u16, y: u16) {
-        let hit = |r: &Rect| x >= r.x && x < r.x + r.width && y >= r.y && y < r.y + r.height;
-        if let Some((_, i)) = self.layout.tiles.iter().find(|(r, _)| hit(r)) {
-            self.host = *i;
-            self.focus = Context::Grid;
-        } else if hit(&self.layout.groups) {
-            // One line per group inside the border.
-            let row = y.saturating_sub(self.layout.groups.y + 1) as usize;
-            let g = self.layout.groups_offset + row;
-            if y > self.layout.groups.y && g < self.groups.len() {
-                self.select_group(g);
-                self.focus = Context::Grid;
-            }
-        } else if hit(&self.layout.pane) {
-            self.focus = Context::Pane;
-        }
-    }
-
-    /// The wheel: scrolls the pane under the pointer, or moves through the grid.
-    pub fn on_wheel(&mut self, x: u16, y: u16, down: bool) {
-        let r = self.layout.pane;
-        if x >= r.x && x < r.x + r.width && y >= r.y && y < r.y + r.height {
-            let saved = self.focus;
-            self.focus = Context::Pane;
-            for _ in 0..3 {
-                self.apply(if down {
-                    Action::ScrollDown
-                } else {
-                    Action::ScrollUp
-                });
-            }
-            self.focus = saved;
-        } else {
-            self.apply(if down {
-                Action::HostRowDown
-            } else {
-                Action::HostRowUp
-            });
-        }
     }
 }

@@ -11,7 +11,9 @@ mod keys;
 mod logpane;
 mod modrun;
 mod modview;
+mod pane_keys;
 mod panes;
+mod pointer;
 mod streams;
 mod theme;
 mod view;
@@ -245,7 +247,7 @@ fn give_back_terminal() {
 /// Writes a log pane to the state dir; the answer is shown to the operator.
 fn save(paths: &Paths, name: &str, lines: &[String]) -> String {
     let dir = paths.state.join("logs");
-    let stamp = clock_stamp();
+    let stamp = logs::utc_now();
     let stamp = format!(
         "{}Z",
         stamp.get(..19).unwrap_or(&stamp).replace([':', '-'], "")
@@ -278,16 +280,9 @@ fn save_history(paths: &Paths, history: &[String]) {
     let _ = std::fs::write(file, history.join("\n") + "\n");
 }
 
-fn clock_stamp() -> String {
-    let micros = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64);
-    logs::utc(micros)
-}
-
 /// UTC wall clock, HH:MM:SS (the date formatting the log streams already use).
 fn clock() -> String {
-    let stamp = clock_stamp();
+    let stamp = logs::utc_now();
     format!("{} UTC", stamp.get(11..19).unwrap_or(&stamp))
 }
 

@@ -67,13 +67,7 @@ async fn run(
     let vars = crate::inventory::vars_for_inventory(&fleet.source)?;
     let plan = crate::modules::plan(&catalogue, fleet, &vars, req.selection, req.install, false)?;
     let mut secrets = Secrets::load(&paths.state, &fleet.env)?;
-    let names: Vec<String> = plan
-        .modules
-        .iter()
-        .filter_map(|pm| catalogue.get(pm.number))
-        .flat_map(|m| m.manifest.secrets.clone())
-        .collect();
-    secrets.ensure(&names)?;
+    secrets.ensure(&plan.secret_names(&catalogue))?;
     let mut record = Record::create(&paths.state, &plan)?;
     let mut hosts: Vec<String> = Vec::new();
     for pm in &plan.modules {
@@ -94,7 +88,6 @@ async fn run(
         catalogue: &catalogue,
         pool,
         secrets: &secrets.values,
-        vars: plan.vars.clone(),
         redactor: secrets.redactor(),
         events: etx,
     };

@@ -302,10 +302,7 @@ fn draw_commands(f: &mut Frame, app: &App, block: Block, area: Rect) {
         .entries
         .range(start..end)
         .map(|e| {
-            let micros =
-                e.at.duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_micros() as u64);
-            let stamp = crate::engine::logs::utc(micros);
+            let stamp = crate::engine::logs::utc_at(e.at);
             let (outcome, colour) = match &e.end {
                 None => ("running".to_string(), t.warn),
                 Some((Exit::Code(0), d)) => (format!("exit 0 · {:.2} s", d.as_secs_f64()), t.ok),

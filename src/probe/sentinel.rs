@@ -214,9 +214,14 @@ mod tests {
     }
 
     fn load(state: &str) -> ClusterStatus {
+        load_with(state, |r| r)
+    }
+
+    /// A captured state, its replicas' output edited first (for cases derived from it).
+    fn load_with(state: &str, edit: impl Fn(String) -> String) -> ClusterStatus {
         let (m, r, s, c) = (
             fixture(&format!("redis/sentinel-master-{state}.txt")),
-            fixture(&format!("redis/sentinel-replicas-{state}.txt")),
+            edit(fixture(&format!("redis/sentinel-replicas-{state}.txt"))),
             fixture(&format!("redis/sentinel-sentinels-{state}.txt")),
             fixture(&format!("redis/ckquorum-{state}.txt")),
         );
@@ -276,22 +281,9 @@ mod tests {
 
     #[test]
     fn replicas_with_priority_zero_cannot_be_promoted() {
-        let m = fixture("redis/sentinel-master-healthy.txt");
-        let r = fixture("redis/sentinel-replicas-healthy.txt")
-            .replace("slave-priority\n100", "slave-priority\n0");
-        let s = fixture("redis/sentinel-sentinels-healthy.txt");
-        let c = fixture("redis/ckquorum-healthy.txt");
-        let st = status(
-            "redis",
-            &Outputs {
-                master: &m,
-                replicas: &r,
-                sentinels: &s,
-                ckquorum: &c,
-            },
-            &hosts(),
-        )
-        .unwrap();
+        let st = load_with("healthy", |r| {
+            r.replace("slave-priority\n100", "slave-priority\n0")
+        });
         let w = st
             .warnings
             .iter()

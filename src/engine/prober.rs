@@ -151,7 +151,7 @@ async fn follow_feed(
                 continue;
             };
             let Ok(mut exec) = pool
-                .exec(&pool.target(host), &ExecSpec::command(command.clone()))
+                .exec_unlogged(&pool.target(host), &ExecSpec::command(command.clone()))
                 .await
             else {
                 continue;

@@ -63,7 +63,7 @@ async fn run_on(pool: &Pool, fleet: &Fleet, host: &str, command: String) -> Resu
     let h = fleet.host(host).ok_or_else(|| format!("no host {host}"))?;
     let target = pool.target(h);
     let mut exec = pool
-        .exec(&target, &ExecSpec::command(command))
+        .exec_unlogged(&target, &ExecSpec::command(command))
         .await
         .map_err(|s| s.explain(host))?;
     let mut out = Vec::new();

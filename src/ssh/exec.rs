@@ -154,6 +154,21 @@ impl Pool {
     /// unread channel stalls every channel of its connection) into an unbounded queue that
     /// the caller reads at its pace.
     pub async fn exec(&self, target: &Target, spec: &ExecSpec) -> Result<Exec, ConnState> {
+        self.exec_logged(target, spec, true).await
+    }
+
+    /// `exec` for the console's own background probes, kept out of the command log: several
+    /// a second would push every command an operator ran out of it.
+    pub async fn exec_unlogged(&self, target: &Target, spec: &ExecSpec) -> Result<Exec, ConnState> {
+        self.exec_logged(target, spec, false).await
+    }
+
+    async fn exec_logged(
+        &self,
+        target: &Target,
+        spec: &ExecSpec,
+        logged: bool,
+    ) -> Result<Exec, ConnState> {
         let lease = self.lease(target).await?;
         let lost = |e: russh::Error| ConnState::Down {
             reason: format!("channel: {e}"),
@@ -169,7 +184,7 @@ impl Pool {
         if let Payload::Script { body, .. } = &spec.payload {
             ch.data(body.as_bytes()).await.map_err(lost)?;
         }
-        let id = self.command_started(&target.alias, spec.summary());
+        let id = logged.then(|| self.command_started(&target.alias, spec.summary()));
         let (tx, rx) = mpsc::unbounded_channel();
         let (cancel_tx, mut cancel_rx) = oneshot::channel::<()>();
         let pool = self.clone();
@@ -209,7 +224,9 @@ impl Pool {
                 pool.lost(&target, &reason);
                 Exit::Lost(reason)
             });
-            pool.command_ended(id, &exit, start.elapsed());
+            if let Some(id) = id {
+                pool.command_ended(id, &exit, start.elapsed());
+            }
             let _ = tx.send(ExecEvent::Exit {
                 exit,
                 duration: start.elapsed(),

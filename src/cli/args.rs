@@ -138,6 +138,16 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Each service endpoint checked in its own protocol through an SSH tunnel: PostgreSQL
+    /// `SELECT 1` on the primary, Redis `PING` on the master; round trip and who answered.
+    /// Exit 1 when one fails.
+    Endpoints {
+        #[arg(long)]
+        json: bool,
+        /// The host the tunnels go through (default: the orchestrator, else the first host).
+        #[arg(long, value_name = "HOST")]
+        via: Option<String>,
+    },
     /// Recorded install and cleanup runs; `kbz runs show ID` prints one.
     Runs {
         #[command(subcommand)]

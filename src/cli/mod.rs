@@ -12,6 +12,7 @@ macro_rules! out {
 }
 
 mod args;
+mod endpoints;
 mod exec;
 mod install;
 mod inventory;
@@ -113,6 +114,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Some(Command::Doctor { cluster, json }) => {
             status::doctor(&cli.global, cluster.as_deref(), json)
         }
+        Some(Command::Endpoints { json, via }) => endpoints::run(&cli.global, json, via.as_deref()),
         Some(Command::Runs { command }) => install::runs(command),
         None => console(&cli.global),
     }

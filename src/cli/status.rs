@@ -3,7 +3,7 @@
 
 use super::Global;
 use super::remote::{self, Painter};
-use crate::inventory::{Fleet, Technology};
+use crate::inventory::{Fleet, FleetConfig, Technology};
 use crate::probe::{ClusterStatus, Severity, cross_check, run::probe};
 use crate::ssh::Pool;
 use color_eyre::eyre::{Result, eyre};
@@ -18,7 +18,7 @@ async fn statuses(
     pool: &Pool,
     fleet: &Fleet,
     only: Option<&str>,
-    vars: &BTreeMap<String, String>,
+    config: &FleetConfig,
 ) -> Result<Vec<Result<ClusterStatus, String>>> {
     if let Some(o) = only
         && !fleet
@@ -39,7 +39,12 @@ async fn statuses(
         .iter()
         .filter(|c| PROBED.contains(&c.technology))
         .collect();
-    let all = join_all(clusters.iter().map(|c| probe(pool, fleet, c, vars, false))).await;
+    let all = join_all(
+        clusters
+            .iter()
+            .map(|c| probe(pool, fleet, c, config, false)),
+    )
+    .await;
     // Cross-checks need every cluster, even when one was asked for.
     let mut ok: Vec<ClusterStatus> = all
         .iter()
@@ -96,10 +101,10 @@ fn print(p: &Painter, results: &[Result<ClusterStatus, String>], warnings_only: 
 
 pub fn status(global: &Global, cluster: Option<&str>, json: bool, watch: bool) -> Result<ExitCode> {
     let (fleet, pool) = remote::fleet_and_pool(global)?;
-    let vars = crate::inventory::vars_for_inventory(&fleet.source).map_err(|e| eyre!(e))?;
+    let config = crate::inventory::fleet_config(&fleet.source).map_err(|e| eyre!(e))?;
     let p = Painter::for_stdout();
     remote::runtime()?.block_on(async {
-        let results = statuses(&pool, &fleet, cluster, &vars).await?;
+        let results = statuses(&pool, &fleet, cluster, &config).await?;
         if json && !watch {
             let v: Vec<serde_json::Value> = results
                 .iter()
@@ -117,7 +122,7 @@ pub fn status(global: &Global, cluster: Option<&str>, json: bool, watch: bool) -
         if !watch {
             return Ok(ExitCode::SUCCESS);
         }
-        watch_changes(&pool, fleet, vars, cluster, json).await
+        watch_changes(&pool, fleet, config, cluster, json).await
     })
 }
 
@@ -126,7 +131,7 @@ pub fn status(global: &Global, cluster: Option<&str>, json: bool, watch: bool) -
 async fn watch_changes(
     pool: &Pool,
     fleet: Fleet,
-    vars: BTreeMap<String, String>,
+    config: FleetConfig,
     only: Option<&str>,
     json: bool,
 ) -> Result<ExitCode> {
@@ -134,7 +139,7 @@ async fn watch_changes(
     let tasks = crate::engine::prober::spawn(
         pool,
         std::sync::Arc::new(fleet),
-        vars,
+        config,
         Duration::from_secs(1),
         tx,
     );
@@ -187,8 +192,8 @@ async fn watch_changes(
 /// Exit 1 when some cluster would not fail over (a critical warning), or could not be probed.
 pub fn doctor(global: &Global, cluster: Option<&str>, json: bool) -> Result<ExitCode> {
     let (fleet, pool) = remote::fleet_and_pool(global)?;
-    let vars = crate::inventory::vars_for_inventory(&fleet.source).map_err(|e| eyre!(e))?;
-    let results = remote::runtime()?.block_on(statuses(&pool, &fleet, cluster, &vars))?;
+    let config = crate::inventory::fleet_config(&fleet.source).map_err(|e| eyre!(e))?;
+    let results = remote::runtime()?.block_on(statuses(&pool, &fleet, cluster, &config))?;
     let bad = results.iter().any(|r| {
         r.as_ref()
             .map_or(true, |s| s.worst() == Some(Severity::Critical))

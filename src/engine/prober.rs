@@ -3,12 +3,11 @@
 //! `+switch-master`, `+sdown`...; etcd's watch on Patroni's leader key), so a new leader shows
 //! within a probe's time of the cluster electing it, not an interval later.
 
-use crate::inventory::{Cluster, Fleet, Technology};
+use crate::inventory::{Cluster, Fleet, FleetConfig, Technology};
 use crate::probe::ClusterStatus;
 use crate::probe::run::probe;
 use crate::ssh::quote::quote;
 use crate::ssh::{ExecEvent, ExecSpec, Pool};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -35,7 +34,7 @@ pub fn probed(t: Technology) -> bool {
 pub fn spawn(
     pool: &Pool,
     fleet: Arc<Fleet>,
-    vars: BTreeMap<String, String>,
+    config: FleetConfig,
     interval: Duration,
     tx: mpsc::UnboundedSender<ProbeEvent>,
 ) -> Vec<JoinHandle<()>> {
@@ -53,15 +52,20 @@ pub fn spawn(
                     pool.clone(),
                     fleet.clone(),
                     vec![host.clone()],
-                    feed.replace("{self}", &h.ip_private.to_string()),
+                    crate::probe::run::wrapped(
+                        &config,
+                        cluster,
+                        h,
+                        &feed.replace("{self}", &h.ip_private.to_string()),
+                    ),
                     kick_tx.clone(),
                 )));
             }
         }
-        let (pool, fleet, vars, tx, name) = (
+        let (pool, fleet, config, tx, name) = (
             pool.clone(),
             fleet.clone(),
-            vars.clone(),
+            config.clone(),
             tx.clone(),
             cluster.name.clone(),
         );
@@ -78,7 +82,7 @@ pub fn spawn(
             loop {
                 let at = Instant::now();
                 let quick = Instant::now() < fast_until;
-                let mut status = probe(&pool, &fleet, cluster, &vars, quick).await;
+                let mut status = probe(&pool, &fleet, cluster, &config, quick).await;
                 // A quick probe leaves the DCS's health out: keep what the last full one saw.
                 if quick
                     && let (Ok(s), Some(Ok(prev))) = (status.as_mut(), last.as_ref())

@@ -12,7 +12,7 @@ mod validate;
 pub use error::{InventoryError, Problem};
 pub use fleet::{Cluster, Fleet};
 pub use parse::parse;
-pub use rules::{Rule, RuleSet, Technology, vars_for_inventory};
+pub use rules::{FleetConfig, Rule, RuleSet, Technology, fleet_config, vars_for_inventory};
 pub use select::select;
 pub use validate::{is_host_name, is_user_name};
 

@@ -144,21 +144,56 @@ struct KbzToml {
     /// to module scripts as `KBZ_VAR_<NAME>`.
     #[serde(default)]
     vars: BTreeMap<String, String>,
+    /// Service endpoints (name -> address:port) checked by `kbz endpoints`, in front of those
+    /// the load-balancer module recorded.
+    #[serde(default)]
+    endpoints: BTreeMap<String, String>,
+    /// Probe command wrappers per cluster, for fleets whose services run in containers:
+    /// `postgres = "docker exec -i patroni sh -c {}"`; `{}` is the probe command, quoted.
+    #[serde(default)]
+    probe_wrap: BTreeMap<String, String>,
 }
 
-/// The `[vars]` of `kbz.toml` beside the inventory (none without the file).
-pub fn vars_for_inventory(inventory: &Path) -> Result<BTreeMap<String, String>, String> {
+/// What `kbz.toml` beside the inventory says about the fleet besides its cluster rules.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FleetConfig {
+    pub vars: BTreeMap<String, String>,
+    pub endpoints: BTreeMap<String, String>,
+    pub probe_wrap: BTreeMap<String, String>,
+}
+
+/// The fleet's `kbz.toml` (all empty without the file).
+pub fn fleet_config(inventory: &Path) -> Result<FleetConfig, String> {
     let path = inventory
         .parent()
         .unwrap_or(Path::new("."))
         .join("kbz.toml");
     match std::fs::read_to_string(&path) {
-        Ok(text) => toml::from_str::<KbzToml>(&text)
-            .map(|k| k.vars)
-            .map_err(|e| format!("{}: {e}", path.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+        Ok(text) => {
+            let k: KbzToml =
+                toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+            for (cluster, wrap) in &k.probe_wrap {
+                if !wrap.contains("{}") {
+                    return Err(format!(
+                        "{}: probe_wrap.{cluster} has no {{}} where the probe command goes",
+                        path.display()
+                    ));
+                }
+            }
+            Ok(FleetConfig {
+                vars: k.vars,
+                endpoints: k.endpoints,
+                probe_wrap: k.probe_wrap,
+            })
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(FleetConfig::default()),
         Err(e) => Err(format!("{}: {e}", path.display())),
     }
+}
+
+/// The `[vars]` of `kbz.toml` beside the inventory (none without the file).
+pub fn vars_for_inventory(inventory: &Path) -> Result<BTreeMap<String, String>, String> {
+    fleet_config(inventory).map(|c| c.vars)
 }
 
 impl RuleSet {

@@ -3,7 +3,7 @@
 //! The commands are data: per technology, the shell that prints each section.
 
 use super::{ClusterStatus, Member, Severity, Warning, haproxy, patroni, sentinel};
-use crate::inventory::{Cluster, Fleet, Technology};
+use crate::inventory::{Cluster, Fleet, FleetConfig, Host, Technology};
 use crate::ssh::quote::quote;
 use crate::ssh::{ExecEvent, ExecSpec, Pool, Stream};
 use std::collections::BTreeMap;
@@ -58,10 +58,34 @@ fn script(fleet: &Fleet, cluster: &Cluster, on: &str, quick: bool) -> Option<Str
     }
 }
 
-/// Runs `command` on `host`; its stdout, or why not.
-async fn run_on(pool: &Pool, fleet: &Fleet, host: &str, command: String) -> Result<String, String> {
+/// `command` as it must run on `host` for `cluster`: inside the cluster's container when
+/// kbz.toml wraps its probes (`probe_wrap`, by cluster name, else by technology). `{}` takes
+/// the command and `{stack}` the host's DOCKER_STACK, both quoted for the shell.
+pub fn wrapped(config: &FleetConfig, cluster: &Cluster, host: &Host, command: &str) -> String {
+    let wrap = config
+        .probe_wrap
+        .get(&cluster.name)
+        .or_else(|| config.probe_wrap.get(cluster.technology.id()));
+    match wrap {
+        Some(w) => w
+            .replace("{stack}", &quote(&host.docker_stack))
+            .replace("{}", &quote(command)),
+        None => command.to_string(),
+    }
+}
+
+/// Runs `command` on `host` (wrapped as the cluster's config says); its stdout, or why not.
+async fn run_on(
+    pool: &Pool,
+    fleet: &Fleet,
+    config: &FleetConfig,
+    cluster: &Cluster,
+    host: &str,
+    command: String,
+) -> Result<String, String> {
     let h = fleet.host(host).ok_or_else(|| format!("no host {host}"))?;
     let target = pool.target(h);
+    let command = wrapped(config, cluster, h, &command);
     let mut exec = pool
         .exec_unlogged(&target, &ExecSpec::command(command))
         .await
@@ -93,7 +117,7 @@ pub async fn probe(
     pool: &Pool,
     fleet: &Fleet,
     cluster: &Cluster,
-    vars: &BTreeMap<String, String>,
+    config: &FleetConfig,
     quick: bool,
 ) -> Result<ClusterStatus, String> {
     let hosts: Vec<(String, String)> = fleet
@@ -102,7 +126,7 @@ pub async fn probe(
         .map(|h| (h.hostname.clone(), h.ip_private.to_string()))
         .collect();
     if cluster.technology == Technology::Haproxy {
-        return haproxy_status(pool, fleet, cluster, vars).await;
+        return haproxy_status(pool, fleet, cluster, config).await;
     }
     // Every member at once: a dead member must not hold the probe for its connect timeout.
     // Members can disagree for a moment after a failover (a Sentinel that has not heard yet,
@@ -111,7 +135,7 @@ pub async fn probe(
     let mut racing: futures_util::stream::FuturesUnordered<_> = cluster
         .hosts
         .iter()
-        .map(|on| probe_on(pool, fleet, cluster, on, &hosts, quick))
+        .map(|on| probe_on(pool, fleet, config, cluster, on, &hosts, quick))
         .collect();
     let mut best: Option<ClusterStatus> = None;
     let mut errors = Vec::new();
@@ -148,6 +172,7 @@ pub async fn probe(
 async fn probe_on(
     pool: &Pool,
     fleet: &Fleet,
+    config: &FleetConfig,
     cluster: &Cluster,
     on: &str,
     hosts: &[(String, String)],
@@ -160,7 +185,7 @@ async fn probe_on(
         let Some(cmd) = script(fleet, cluster, &ip, quick) else {
             return Err(format!("no probe for {} yet", cluster.technology.label()));
         };
-        let parsed = match run_on(pool, fleet, on, cmd).await {
+        let parsed = match run_on(pool, fleet, config, cluster, on, cmd).await {
             Ok(text) => {
                 let s = sections(&text);
                 let get = |i: usize| s.get(i).map(String::as_str).filter(|t| !t.is_empty());
@@ -214,9 +239,10 @@ async fn haproxy_status(
     pool: &Pool,
     fleet: &Fleet,
     cluster: &Cluster,
-    vars: &BTreeMap<String, String>,
+    config: &FleetConfig,
 ) -> Result<ClusterStatus, String> {
-    let vip = vars
+    let vip = config
+        .vars
         .get("haproxy_vip")
         .map(|v| v.split('/').next().unwrap_or(v).to_string());
     let mut members = Vec::new();
@@ -227,7 +253,7 @@ async fn haproxy_status(
         let Some(cmd) = script(fleet, cluster, h, false) else {
             continue;
         };
-        match run_on(pool, fleet, h, cmd).await {
+        match run_on(pool, fleet, config, cluster, h, cmd).await {
             Ok(text) => {
                 let s = sections(&text);
                 let parsed = s.first().map(|t| haproxy::parse(t));

@@ -46,6 +46,8 @@ impl Pool {
         let remote_host = remote_host.to_string();
         let task = tokio::spawn(async move {
             while let Ok((mut socket, peer)) = listener.accept().await {
+                // Request/response protocols through the tunnel must not wait on Nagle.
+                let _ = socket.set_nodelay(true);
                 let pool = pool.clone();
                 let target = target.clone();
                 let remote_host = remote_host.clone();

@@ -77,11 +77,14 @@ pub async fn run(mut app: App, pool: Pool, paths: Paths) -> std::io::Result<()> 
     let mut command_events = pool.subscribe_commands();
     let mut watchers = monitor::spawn(&pool, targets, Duration::from_secs(2));
     let (probe_tx, mut probe_rx) = tokio::sync::mpsc::unbounded_channel();
-    let vars = crate::inventory::vars_for_inventory(&app.fleet.source).unwrap_or_default();
+    let config = crate::inventory::fleet_config(&app.fleet.source).unwrap_or_else(|e| {
+        log::error!(target: "probe", "{e}; probing without it");
+        Default::default()
+    });
     watchers.extend(crate::engine::prober::spawn(
         &pool,
         std::sync::Arc::new(app.fleet.clone()),
-        vars,
+        config,
         Duration::from_secs(1),
         probe_tx,
     ));

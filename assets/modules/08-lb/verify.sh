@@ -66,4 +66,4 @@ echo "redis write through $vip reached the master"
 
 echo "::endpoint postgres-primary $vip:5432"
 echo "::endpoint redis-master $vip:6379"
-echo "::endpoint haproxy-stats $vip:8404"
+echo "::endpoint haproxy-stats $vip:8404/stats"

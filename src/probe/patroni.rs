@@ -36,6 +36,8 @@ pub struct Config {
     pub ttl: Option<u64>,
     #[serde(default)]
     pub synchronous_mode: bool,
+    #[serde(default)]
+    pub synchronous_mode_strict: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -118,8 +120,28 @@ pub fn status(
             });
         }
     }
+    let sync_ok = |m: &&&ClusterMember| m.role == "sync_standby" && m.state == "running";
+    if config.synchronous_mode && leader.is_some() && !replicas.iter().any(|m| sync_ok(&m)) {
+        warnings.push(Warning {
+            severity: Severity::Critical,
+            what: format!("{cluster} is in synchronous mode without a healthy sync standby"),
+            why: if config.synchronous_mode_strict {
+                "strict synchronous mode blocks every commit until a sync standby is back, and \
+                 only a sync standby may be promoted"
+                    .into()
+            } else {
+                "in synchronous mode Patroni promotes only the sync standby: losing the leader \
+                 now leaves no primary"
+                    .into()
+            },
+            fix: "bring a replica back streaming (Patroni makes it the sync standby), or turn \
+                  synchronous mode off: patronictl edit-config -s synchronous_mode=false"
+                .into(),
+        });
+    }
     let eligible = replicas
         .iter()
+        .filter(|m| !config.synchronous_mode || sync_ok(m))
         .filter(|m| {
             !m.tags.nofailover
                 && matches!(m.state.as_str(), "running" | "streaming")
@@ -267,5 +289,56 @@ mod tests {
         assert!(s.warnings.iter().any(|w| w.what == "replica db-slave-01 is 52428800 bytes behind (maximum_lag_on_failover 1048576)"), "{:?}", s.warnings);
         assert!(s.warnings.iter().any(|w| w.severity == Severity::Critical
             && w.what == "no replica of postgres can be promoted"));
+    }
+
+    #[test]
+    fn synchronous_mode_needs_a_healthy_sync_standby() {
+        let cluster = fixture("patroni/cluster-sync.json");
+        let config = fixture("patroni/config-sync.json");
+        let s = status("postgres", &cluster, Some(&config), None).unwrap();
+        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+        assert_eq!(s.members[1].role, "sync standby");
+        // The sync standby stopped, before Patroni names another (seen live for about 1 s).
+        let none = cluster.replace(
+            r#""role": "sync_standby", "state": "running""#,
+            r#""role": "replica", "state": "stopped""#,
+        );
+        assert_ne!(none, cluster);
+        let s = status("postgres", &none, Some(&config), None).unwrap();
+        let w = s
+            .warnings
+            .iter()
+            .find(|w| w.what.contains("synchronous mode"))
+            .unwrap();
+        assert_eq!(w.severity, Severity::Critical);
+        assert!(w.why.contains("promotes only the sync standby"), "{w:?}");
+        // And the other replica, healthy, is not promotable in synchronous mode.
+        assert!(
+            s.warnings
+                .iter()
+                .any(|w| w.what == "no replica of postgres can be promoted")
+        );
+    }
+
+    #[test]
+    fn replicas_all_tagged_nofailover_cannot_be_promoted() {
+        let cluster = fixture("patroni/cluster-healthy.json").replace(
+            r#""role": "replica", "state": "running""#,
+            r#""role": "replica", "state": "running", "tags": {"nofailover": true}"#,
+        );
+        let s = status(
+            "postgres",
+            &cluster,
+            Some(&fixture("patroni/config.json")),
+            None,
+        )
+        .unwrap();
+        let w = s
+            .warnings
+            .iter()
+            .find(|w| w.what == "no replica of postgres can be promoted")
+            .unwrap();
+        assert!(w.fix.contains("nofailover"));
+        assert_eq!(s.worst(), Some(Severity::Critical));
     }
 }

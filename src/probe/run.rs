@@ -46,6 +46,8 @@ fn script(fleet: &Fleet, cluster: &Cluster, on: &str, quick: bool) -> Option<Str
                     format!("{cli} SENTINEL REPLICAS {name}"),
                     format!("{cli} SENTINEL SENTINELS {name}"),
                     format!("{cli} SENTINEL CKQUORUM {name}"),
+                    format!("{cli} SENTINEL MYID"),
+                    format!("{cli} INFO sentinel"),
                 ]
                 .join(&sep),
             )
@@ -139,12 +141,15 @@ pub async fn probe(
         .collect();
     let mut best: Option<ClusterStatus> = None;
     let mut errors = Vec::new();
+    // What one member says about itself holds whichever view wins.
+    let mut per_member: Vec<super::Warning> = Vec::new();
     let grace = tokio::time::sleep(Duration::from_secs(3600));
     tokio::pin!(grace);
     loop {
         tokio::select! {
             r = futures_util::StreamExt::next(&mut racing) => match r {
                 Some(Ok(s)) => {
+                    per_member.extend(s.warnings.iter().filter(|w| sentinel::per_sentinel(w)).cloned());
                     if best.is_none() {
                         grace.as_mut().reset(tokio::time::Instant::now() + Duration::from_millis(300));
                     }
@@ -157,6 +162,13 @@ pub async fn probe(
                 None => break,
             },
             _ = &mut grace => break,
+        }
+    }
+    if let Some(b) = best.as_mut() {
+        for w in per_member {
+            if !b.warnings.contains(&w) {
+                b.warnings.push(w);
+            }
         }
     }
     best.ok_or_else(|| {
@@ -198,10 +210,13 @@ async fn probe_on(
                         Some(m) => sentinel::status(
                             &cluster.name,
                             &sentinel::Outputs {
+                                on,
                                 master: m,
                                 replicas: get(1).unwrap_or(""),
                                 sentinels: get(2).unwrap_or(""),
                                 ckquorum: get(3).unwrap_or(""),
+                                myid: get(4).unwrap_or(""),
+                                info: get(5).unwrap_or(""),
                             },
                             hosts,
                         ),

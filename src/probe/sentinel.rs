@@ -7,10 +7,24 @@ use std::collections::BTreeMap;
 
 /// The outputs of one Sentinel, as captured.
 pub struct Outputs<'a> {
+    /// The host this Sentinel runs on.
+    pub on: &'a str,
     pub master: &'a str,
     pub replicas: &'a str,
     pub sentinels: &'a str,
     pub ckquorum: &'a str,
+    /// `SENTINEL MYID`.
+    pub myid: &'a str,
+    /// `INFO sentinel` (TILT).
+    pub info: &'a str,
+}
+
+/// Warnings about one Sentinel rather than the cluster ("the Sentinel on redis-02 ..."): the
+/// prober keeps them from every member's view, not only from the view it believes.
+const PER_SENTINEL: &str = "the Sentinel on ";
+
+pub fn per_sentinel(w: &Warning) -> bool {
+    w.what.starts_with(PER_SENTINEL)
 }
 
 type Entry = BTreeMap<String, String>;
@@ -150,6 +164,9 @@ pub fn status(
             });
         }
     }
+    warnings.extend(own_checks(
+        cluster, out, &master, &replicas, &sentinels, hosts,
+    ));
     let eligible = replicas
         .iter()
         .filter(|r| {
@@ -201,6 +218,111 @@ pub fn status(
     })
 }
 
+/// What is wrong with this Sentinel itself: an ID another Sentinel shares, TILT, a password
+/// the data nodes refuse, known Sentinels that are not hosts of the fleet.
+fn own_checks(
+    cluster: &str,
+    out: &Outputs,
+    master: &Entry,
+    replicas: &[Entry],
+    sentinels: &[Entry],
+    hosts: &[(String, String)],
+) -> Vec<Warning> {
+    let mut warnings = Vec::new();
+    let me = out.on;
+    let myid = out.myid.trim();
+    let twins: Vec<String> = sentinels
+        .iter()
+        .filter(|e| !myid.is_empty() && e.get("runid").is_some_and(|r| r == myid))
+        .map(|e| host_name(e.get("ip").map_or("?", String::as_str), hosts))
+        .collect();
+    if !twins.is_empty() {
+        warnings.push(Warning {
+            severity: Severity::Critical,
+            what: format!(
+                "{PER_SENTINEL}{me} shares its ID {} with the Sentinel on {}",
+                myid.get(..8).unwrap_or(myid),
+                twins.join(", ")
+            ),
+            why: "Sentinels with one ID take each other's messages for their own and their votes \
+                  for one: the election that starts a failover cannot be trusted (a cloned \
+                  sentinel.conf does this)"
+                .into(),
+            fix: "on the clone: systemctl stop redis-sentinel, delete the `sentinel myid` line \
+                  from /etc/redis/sentinel.conf, start it (it makes a new ID); then SENTINEL RESET \
+                  on each Sentinel, 30 s apart"
+                .into(),
+        });
+    }
+    let info: BTreeMap<&str, &str> = out
+        .info
+        .lines()
+        .filter_map(|l| l.trim().split_once(':'))
+        .collect();
+    if info.get("sentinel_tilt").is_some_and(|t| *t == "1") {
+        let since = info
+            .get("sentinel_tilt_since_seconds")
+            .map_or(String::new(), |s| format!(" for {s} s"));
+        warnings.push(Warning {
+            severity: Severity::Critical,
+            what: format!("{PER_SENTINEL}{me} is in TILT mode{since}"),
+            why: "in TILT a Sentinel still watches but never acts: it neither votes a master down \
+                  nor fails over, so it does not count towards the quorum"
+                .into(),
+            fix: format!(
+                "TILT follows a clock jump or a stall of over 2 s: check the clock (chrony) and \
+                 the load on {me}; it leaves TILT by itself after 30 s of normal timing"
+            ),
+        });
+    }
+    // A node that answers PING, but not with PONG, refuses this Sentinel: NOAUTH/WRONGPASS.
+    let down_after = num(master, "down-after-milliseconds").unwrap_or(30_000);
+    let refused: Vec<String> = std::iter::once(master)
+        .chain(replicas.iter())
+        .filter(|e| {
+            num(e, "last-ping-reply").is_some_and(|r| r < down_after)
+                && num(e, "last-ok-ping-reply").is_some_and(|r| r > down_after)
+        })
+        .map(|e| host_name(e.get("ip").map_or("?", String::as_str), hosts))
+        .collect();
+    if !refused.is_empty() {
+        warnings.push(Warning {
+            severity: Severity::Critical,
+            what: format!(
+                "{PER_SENTINEL}{me} is refused by {}: they answer its PING with an error",
+                refused.join(", ")
+            ),
+            why: "its auth-pass does not match the data nodes' requirepass (NOAUTH/WRONGPASS): \
+                  it sees healthy nodes as down, votes for needless failovers and cannot \
+                  reconfigure replicas"
+                .into(),
+            fix: format!(
+                "on {me}: SENTINEL SET {cluster} auth-pass <the requirepass of the data nodes>"
+            ),
+        });
+    }
+    let strangers: Vec<String> = sentinels
+        .iter()
+        .filter_map(|e| e.get("ip"))
+        .filter(|ip| !hosts.iter().any(|(_, a)| a == *ip))
+        .cloned()
+        .collect();
+    if !strangers.is_empty() {
+        warnings.push(Warning {
+            severity: Severity::Warning,
+            what: format!(
+                "{PER_SENTINEL}{me} still counts Sentinels at {}, which is no host of the inventory",
+                strangers.join(", ")
+            ),
+            why: "stale Sentinels count in the total, so the majority needed to elect the one \
+                  that fails over is higher than the live Sentinels may reach"
+                .into(),
+            fix: format!("SENTINEL RESET {cluster} on each Sentinel, one at a time, 30 s apart"),
+        });
+    }
+    warnings
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::fixture;
@@ -219,19 +341,48 @@ mod tests {
 
     /// A captured state, its replicas' output edited first (for cases derived from it).
     fn load_with(state: &str, edit: impl Fn(String) -> String) -> ClusterStatus {
-        let (m, r, s, c) = (
-            fixture(&format!("redis/sentinel-master-{state}.txt")),
-            edit(fixture(&format!("redis/sentinel-replicas-{state}.txt"))),
-            fixture(&format!("redis/sentinel-sentinels-{state}.txt")),
-            fixture(&format!("redis/ckquorum-{state}.txt")),
+        load_edited(state, |file, text| {
+            if file == "sentinel-replicas" {
+                edit(text)
+            } else {
+                text
+            }
+        })
+    }
+
+    /// A captured state as seen by the Sentinel on redis-02, each file through `edit` (given
+    /// its name) first. States without their own MYID / INFO use the healthy ones.
+    fn load_edited(state: &str, edit: impl Fn(&str, String) -> String) -> ClusterStatus {
+        let read = |file: &str| {
+            let own = format!("redis/{file}-{state}.txt");
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/probes")
+                .join(&own);
+            let text = if path.exists() {
+                fixture(&own)
+            } else {
+                fixture(&format!("redis/{file}-healthy.txt"))
+            };
+            edit(file, text)
+        };
+        let (m, r, s, c, id, info) = (
+            read("sentinel-master"),
+            read("sentinel-replicas"),
+            read("sentinel-sentinels"),
+            read("ckquorum"),
+            read("sentinel-myid"),
+            read("info-sentinel"),
         );
         status(
             "redis",
             &Outputs {
+                on: "redis-02",
                 master: &m,
                 replicas: &r,
                 sentinels: &s,
                 ckquorum: &c,
+                myid: &id,
+                info: &info,
             },
             &hosts(),
         )
@@ -291,5 +442,97 @@ mod tests {
             .unwrap();
         assert!(w.why.contains("replica-priority 0"), "{w:?}");
         assert!(w.fix.contains("CONFIG SET replica-priority"));
+    }
+
+    #[test]
+    fn shared_sentinel_id_is_critical() {
+        // Captured with redis-03's sentinel.conf given redis-02's myid.
+        let st = load_edited("duplicate-id", |file, text| {
+            if file == "sentinel-myid" {
+                fixture("redis/sentinel-myid-duplicate-redis-02.txt")
+            } else {
+                text
+            }
+        });
+        let w = st
+            .warnings
+            .iter()
+            .find(|w| w.what.contains("shares its ID"))
+            .unwrap();
+        assert_eq!(w.severity, Severity::Critical);
+        assert_eq!(
+            w.what,
+            "the Sentinel on redis-02 shares its ID 7ed068cd with the Sentinel on redis-03"
+        );
+        assert!(w.fix.contains("delete the `sentinel myid` line"));
+        assert!(per_sentinel(w));
+    }
+
+    #[test]
+    fn a_sentinel_back_with_a_new_id_is_not_counted_twice() {
+        // Redis 7 replaces the entry at the same address: nothing stale to reset.
+        let st = load("stale-sentinel");
+        assert_eq!(st.quorum.map(|q| q.members), Some(3));
+        assert!(st.warnings.is_empty(), "{:?}", st.warnings);
+    }
+
+    #[test]
+    fn tilt_is_critical() {
+        let st = load_edited("healthy", |file, text| {
+            if file == "info-sentinel" {
+                text.replace("sentinel_tilt:0", "sentinel_tilt:1").replace(
+                    "sentinel_tilt_since_seconds:-1",
+                    "sentinel_tilt_since_seconds:12",
+                )
+            } else {
+                text
+            }
+        });
+        let w = st
+            .warnings
+            .iter()
+            .find(|w| w.what.contains("TILT"))
+            .unwrap();
+        assert_eq!(w.what, "the Sentinel on redis-02 is in TILT mode for 12 s");
+        assert_eq!(w.severity, Severity::Critical);
+    }
+
+    #[test]
+    fn wrong_auth_pass_is_named() {
+        // Captured after SENTINEL SET redis auth-pass not-the-password on redis-02.
+        let st = load("auth-mismatch");
+        let w = st
+            .warnings
+            .iter()
+            .find(|w| w.what.contains("is refused by"))
+            .unwrap();
+        assert!(
+            w.what
+                .starts_with("the Sentinel on redis-02 is refused by redis-01"),
+            "{w:?}"
+        );
+        assert!(w.why.contains("auth-pass does not match"));
+        assert_eq!(
+            w.fix,
+            "on redis-02: SENTINEL SET redis auth-pass <the requirepass of the data nodes>"
+        );
+    }
+
+    #[test]
+    fn sentinels_outside_the_inventory_are_stale() {
+        let st = load_edited("healthy", |file, text| {
+            if file == "sentinel-sentinels" {
+                text.replacen("10.203.0.125", "10.203.0.99", 1)
+            } else {
+                text
+            }
+        });
+        let w = st
+            .warnings
+            .iter()
+            .find(|w| w.what.contains("still counts"))
+            .unwrap();
+        assert!(w.what.contains("10.203.0.99"), "{w:?}");
+        assert!(w.fix.starts_with("SENTINEL RESET redis"));
     }
 }

@@ -130,6 +130,9 @@ pub enum Command {
         /// Then one line per change, as the console sees them, until Ctrl-C.
         #[arg(long)]
         watch: bool,
+        /// Each host's basics instead: load, memory, disk use, failed units, clock offset.
+        #[arg(long, conflicts_with = "watch")]
+        hosts: bool,
     },
     /// Would each cluster fail over if its leader (or any one host) died now? If not, why, and
     /// the fix. Exit 1 when some would not.

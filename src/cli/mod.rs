@@ -109,7 +109,14 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Some(Command::Status {
             cluster,
             json,
+            hosts: true,
+            ..
+        }) => status::hosts(&cli.global, cluster.as_deref(), json),
+        Some(Command::Status {
+            cluster,
+            json,
             watch,
+            ..
         }) => status::status(&cli.global, cluster.as_deref(), json, watch),
         Some(Command::Doctor { cluster, json }) => {
             status::doctor(&cli.global, cluster.as_deref(), json)

@@ -4,6 +4,7 @@
 use super::Global;
 use super::remote::{self, Painter};
 use crate::inventory::{Fleet, FleetConfig, Technology};
+use crate::probe::host::HostBasics;
 use crate::probe::{ClusterStatus, Severity, cross_check, run::probe};
 use crate::ssh::Pool;
 use color_eyre::eyre::{Result, eyre};
@@ -64,6 +65,80 @@ async fn statuses(
             })
         })
         .collect())
+}
+
+/// Every host's basics (or only those of `only`'s cluster), all at once.
+async fn basics(
+    pool: &Pool,
+    fleet: &Fleet,
+    only: Option<&str>,
+) -> Vec<(String, Result<HostBasics, String>)> {
+    let hosts: Vec<&crate::inventory::Host> = fleet
+        .hosts
+        .iter()
+        .filter(|h| {
+            only.is_none_or(|o| {
+                fleet
+                    .clusters
+                    .iter()
+                    .any(|c| c.name == o && c.hosts.contains(&h.hostname))
+            })
+        })
+        .collect();
+    let probes = hosts.iter().map(|h| async {
+        let target = pool.target(h);
+        (
+            h.hostname.clone(),
+            crate::probe::host::probe(pool, &target).await,
+        )
+    });
+    join_all(probes).await
+}
+
+/// `kbz status --hosts`: one line per host.
+pub fn hosts(global: &Global, cluster: Option<&str>, json: bool) -> Result<ExitCode> {
+    let (fleet, pool) = remote::fleet_and_pool(global)?;
+    let all = remote::runtime()?.block_on(basics(&pool, &fleet, cluster));
+    if json {
+        let v: Vec<serde_json::Value> = all
+            .iter()
+            .map(|(h, r)| match r {
+                Ok(b) => serde_json::json!({ "host": h, "basics": b, "warnings": b.warnings(h) }),
+                Err(e) => serde_json::json!({ "host": h, "error": e }),
+            })
+            .collect();
+        outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let p = Painter::for_stdout();
+    let width = all.iter().map(|(h, _)| h.len()).max().unwrap_or(8);
+    for (h, r) in &all {
+        match r {
+            Ok(b) => {
+                let disks: Vec<String> = b
+                    .disks
+                    .iter()
+                    .map(|(m, pct)| format!("{m} {pct}%"))
+                    .collect();
+                outln!(
+                    "{h:width$}  load {:5.2}/{}  mem {:3}%  disk {}  clock {:+.0} ms (±{:.0})  failed units: {}",
+                    b.load1,
+                    b.cpus,
+                    b.mem_used_pct,
+                    disks.join(", "),
+                    b.clock_offset_ms,
+                    b.clock_error_ms,
+                    if b.failed_units.is_empty() {
+                        "none".to_string()
+                    } else {
+                        p.bad(&b.failed_units.join(", "))
+                    }
+                );
+            }
+            Err(e) => outln!("{h:width$}  {}", p.bad(e)),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn print(p: &Painter, results: &[Result<ClusterStatus, String>], warnings_only: bool) {
@@ -193,11 +268,23 @@ async fn watch_changes(
 pub fn doctor(global: &Global, cluster: Option<&str>, json: bool) -> Result<ExitCode> {
     let (fleet, pool) = remote::fleet_and_pool(global)?;
     let config = crate::inventory::fleet_config(&fleet.source).map_err(|e| eyre!(e))?;
-    let results = remote::runtime()?.block_on(statuses(&pool, &fleet, cluster, &config))?;
+    let (results, hosts) = remote::runtime()?.block_on(async {
+        let r = statuses(&pool, &fleet, cluster, &config).await;
+        (r, basics(&pool, &fleet, cluster).await)
+    });
+    let results = results?;
+    // A host that cannot be probed is already a connection problem the clusters show.
+    let host_warnings: Vec<crate::probe::Warning> = hosts
+        .iter()
+        .filter_map(|(h, r)| r.as_ref().ok().map(|b| b.warnings(h)))
+        .flatten()
+        .collect();
     let bad = results.iter().any(|r| {
         r.as_ref()
             .map_or(true, |s| s.worst() == Some(Severity::Critical))
-    });
+    }) || host_warnings
+        .iter()
+        .any(|w| w.severity == Severity::Critical);
     if json {
         let v: Vec<serde_json::Value> = results
             .iter()
@@ -211,9 +298,21 @@ pub fn doctor(global: &Global, cluster: Option<&str>, json: bool) -> Result<Exit
                 Err(e) => serde_json::json!({ "error": e, "fails_over": false }),
             })
             .collect();
+        let v = serde_json::json!({ "clusters": v, "hosts": host_warnings });
         outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     } else {
-        print(&Painter::for_stdout(), &results, true);
+        let p = Painter::for_stdout();
+        print(&p, &results, true);
+        if !host_warnings.is_empty() {
+            outln!("hosts:");
+        }
+        for w in &host_warnings {
+            let tag = match w.severity {
+                Severity::Critical => p.bad("CRITICAL"),
+                Severity::Warning => "warning".to_string(),
+            };
+            outln!("  {tag}: {}: {}. Fix: {}.", w.what, w.why, w.fix);
+        }
         outln!(
             "{}",
             if bad {

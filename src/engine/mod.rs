@@ -1,6 +1,7 @@
 //! The engine side the front ends read: what is known of each host, kept up to date by
 //! background tasks. No terminal code here.
 
+pub mod basics;
 pub mod logs;
 pub mod monitor;
 pub mod prober;

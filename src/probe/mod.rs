@@ -5,6 +5,7 @@
 
 pub mod endpoints;
 pub mod haproxy;
+pub mod host;
 pub mod patroni;
 pub mod run;
 pub mod sentinel;

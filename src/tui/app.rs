@@ -150,6 +150,8 @@ pub struct App {
     pub modules: super::modview::ModulesView,
     /// Each probed cluster's last status (or why the probe failed).
     pub clusters: HashMap<String, Result<crate::probe::ClusterStatus, String>>,
+    /// Each host's last load / memory / disk / failed units / clock.
+    pub basics: HashMap<String, crate::probe::host::HostBasics>,
     /// The diagnostics tab's view state (kbz's own log, per subsystem).
     pub diagnostics: tui_logger::TuiWidgetState,
     pub requests: Vec<Request>,
@@ -220,6 +222,7 @@ impl App {
             commands: CommandLog::default(),
             modules: super::modview::ModulesView::default(),
             clusters: HashMap::new(),
+            basics: HashMap::new(),
             diagnostics: tui_logger::TuiWidgetState::new(),
             requests: Vec::new(),
             filter: None,
@@ -335,6 +338,22 @@ impl App {
             );
         }
         self.clusters.insert(ev.cluster, ev.status);
+    }
+
+    pub fn on_basics(&mut self, ev: crate::engine::basics::BasicsEvent) {
+        match ev.basics {
+            Ok(b) => {
+                let before = self.basics.get(&ev.host).map(|p| p.warnings(&ev.host));
+                let now = b.warnings(&ev.host);
+                if before.as_ref() != Some(&now) {
+                    for w in &now {
+                        log::warn!(target: "host", "{}: {}. Fix: {}", w.what, w.why, w.fix);
+                    }
+                }
+                self.basics.insert(ev.host, b);
+            }
+            Err(e) => log::debug!(target: "host", "{}: host basics: {e}", ev.host),
+        }
     }
 
     /// The keymap's context for the focused view.

@@ -22,7 +22,7 @@ enum Size {
 impl Size {
     fn dims(self) -> (u16, u16) {
         match self {
-            Size::Full => (26, 5),
+            Size::Full => (26, 6),
             Size::Compact => (22, 3),
             Size::Mini => (34, 1),
         }
@@ -268,6 +268,9 @@ fn draw_tile(f: &mut Frame, app: &App, name: &str, index: usize, size: Size, r: 
                     ),
                 });
             }
+            if size == Size::Full {
+                lines.push(basics_line(app, name));
+            }
             let p = Paragraph::new(lines).block(
                 Block::bordered()
                     .border_style(border)
@@ -275,5 +278,32 @@ fn draw_tile(f: &mut Frame, app: &App, name: &str, index: usize, size: Size, r: 
             );
             f.render_widget(p, r);
         }
+    }
+}
+
+/// Load, memory and disk; or, when something is wrong, that instead.
+fn basics_line<'a>(app: &App, name: &str) -> Line<'a> {
+    let t = &app.theme;
+    let Some(b) = app.basics.get(name) else {
+        return Line::default();
+    };
+    let worst = b.warnings(name).into_iter().max_by_key(|w| w.severity);
+    match worst {
+        Some(w) => {
+            let colour = match w.severity {
+                crate::probe::Severity::Critical => t.bad,
+                crate::probe::Severity::Warning => t.warn,
+            };
+            // A tile is 24 columns: the host is in its title, units are services.
+            let what = w
+                .what
+                .strip_prefix(&format!("{name}: "))
+                .unwrap_or(&w.what)
+                .replace("failed units ", "failed: ")
+                .replace("failed unit ", "failed: ")
+                .replace(".service", "");
+            Line::styled(format!("⚠ {what}"), Style::new().fg(colour))
+        }
+        None => Line::styled(b.summary(), Style::new().fg(t.muted)),
     }
 }

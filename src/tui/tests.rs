@@ -659,6 +659,19 @@ fn live_roles_quorum_and_warnings_from_the_probes() {
         at: std::time::Instant::now(),
         pushed: true,
     });
+    // Host basics as captured: one healthy host, one with a failed unit.
+    for (host, file) in [
+        ("db-master-01", "host/basics-db-master-01.txt"),
+        ("db-slave-01", "host/basics-failed-unit.txt"),
+    ] {
+        let text = fixture(file);
+        let remote: f64 = text.lines().next().unwrap().parse().unwrap();
+        let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(remote);
+        a.on_basics(crate::engine::basics::BasicsEvent {
+            host: host.into(),
+            basics: crate::probe::host::parse(&text, at, at),
+        });
+    }
     let screen = render(&mut a, 160, 45);
     assert!(
         screen.contains("── postgres · PostgreSQL + Patroni 3/3 up · leader db-master-01 · survives 1 loss · timeline 1 ⚠ 1"),
@@ -675,6 +688,8 @@ fn live_roles_quorum_and_warnings_from_the_probes() {
         screen.contains("leader · running"),
         "live role in the tile: {screen}"
     );
+    assert!(screen.contains("ld 0.7 mem 4% dk 21%"), "{screen}");
+    assert!(screen.contains("⚠ failed: kbz-broken"), "{screen}");
     assert!(
         screen.contains("⚠ postgres is in maintenance mode (paused)"),
         "{screen}"

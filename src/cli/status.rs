@@ -13,7 +13,12 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::time::Duration;
 
-const PROBED: [Technology; 3] = [Technology::Patroni, Technology::Redis, Technology::Haproxy];
+const PROBED: [Technology; 4] = [
+    Technology::Patroni,
+    Technology::Postgres,
+    Technology::Redis,
+    Technology::Haproxy,
+];
 
 async fn statuses(
     pool: &Pool,
@@ -29,7 +34,7 @@ async fn statuses(
     {
         let names: Vec<&str> = fleet.clusters.iter().map(|c| c.name.as_str()).collect();
         return Err(eyre!(
-            "no probed cluster {o:?} (clusters: {}; probes exist for Patroni, Redis Sentinel, HAProxy)",
+            "no probed cluster {o:?} (clusters: {}; probes exist for Patroni, PostgreSQL, Redis Sentinel, HAProxy)",
             names.join(", ")
         ));
     }

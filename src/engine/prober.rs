@@ -26,7 +26,7 @@ pub struct ProbeEvent {
 pub fn probed(t: Technology) -> bool {
     matches!(
         t,
-        Technology::Patroni | Technology::Redis | Technology::Haproxy
+        Technology::Patroni | Technology::Postgres | Technology::Redis | Technology::Haproxy
     )
 }
 

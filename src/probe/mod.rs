@@ -7,6 +7,7 @@ pub mod endpoints;
 pub mod haproxy;
 pub mod host;
 pub mod patroni;
+pub mod postgres;
 pub mod run;
 pub mod sentinel;
 

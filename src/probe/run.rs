@@ -2,7 +2,7 @@
 //! member that answers (the others are tried in turn), its sections parsed into the model.
 //! The commands are data: per technology, the shell that prints each section.
 
-use super::{ClusterStatus, Member, Severity, Warning, haproxy, patroni, sentinel};
+use super::{ClusterStatus, Member, Severity, Warning, haproxy, patroni, postgres, sentinel};
 use crate::inventory::{Cluster, Fleet, FleetConfig, Host, Technology};
 use crate::ssh::quote::quote;
 use crate::ssh::{ExecEvent, ExecSpec, Pool, Stream};
@@ -129,6 +129,17 @@ pub async fn probe(
         .collect();
     if cluster.technology == Technology::Haproxy {
         return haproxy_status(pool, fleet, cluster, config).await;
+    }
+    if cluster.technology == Technology::Postgres {
+        // Every server answers for itself: there is no cluster view to ask.
+        let nodes = cluster.hosts.iter().map(|h| async move {
+            let node = run_on(pool, fleet, config, cluster, h, postgres::command())
+                .await
+                .and_then(|t| postgres::parse(&t));
+            (h.clone(), node)
+        });
+        let nodes = futures_util::future::join_all(nodes).await;
+        return Ok(postgres::status(&cluster.name, &nodes));
     }
     // Every member at once: a dead member must not hold the probe for its connect timeout.
     // Members can disagree for a moment after a failover (a Sentinel that has not heard yet,

@@ -63,6 +63,8 @@ fn status_and_doctor_on_the_real_services() {
     let _turn = LAB.lock().unwrap_or_else(|p| p.into_inner());
     require_lab_prerequisites();
     let _ = std::fs::remove_dir_all(config_home());
+    // A fresh lab: a run that failed half-way may have left a fault in place.
+    kbz_ok(&["lab", "down"]);
     kbz_ok(&["lab", "up"]);
     kbz_ok(&["--lab", "install", "--from", "2", "--skip-cleanup", "--yes"]);
 
@@ -93,6 +95,78 @@ fn status_and_doctor_on_the_real_services() {
         "{}",
         String::from_utf8_lossy(&healthy.stdout)
     );
+
+    // The endpoints the load-balancer module recorded, each in its own protocol.
+    let json = kbz_ok(&["--lab", "endpoints", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let by_name = |n: &str| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == n)
+            .unwrap_or_else(|| panic!("no endpoint {n}: {json}"))
+            .clone()
+    };
+    let pg = by_name("postgres-primary");
+    assert_eq!(pg["ok"], true, "{json}");
+    assert_eq!(pg["detail"], "primary on db-master-01", "{json}");
+    assert!(pg["rtt_ms"].as_f64().unwrap() > 0.0, "{json}");
+    let redis = by_name("redis-master");
+    assert_eq!(redis["detail"], "master on redis-01", "{json}");
+    assert_eq!(by_name("haproxy-stats")["detail"], "HTTP/1.1 200 OK");
+
+    // Host basics; a failed unit is named by doctor (a warning: doctor still passes).
+    let json = kbz_ok(&["--lab", "status", "--hosts", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 15, "{json}");
+    assert!(
+        v[0]["basics"]["mem_used_pct"].as_u64().unwrap() > 0,
+        "{json}"
+    );
+    on(
+        "redis-03",
+        "systemd-run --unit=kbz-broken --quiet false; sleep 1",
+    );
+    let out = kbz(&["--lab", "doctor", "redis"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("warning: redis-03: failed unit kbz-broken.service"),
+        "{text}"
+    );
+    assert!(out.status.success(), "{text}");
+    on("redis-03", "systemctl reset-failed kbz-broken");
+
+    // Probe commands wrapped from kbz.toml (as for services in containers): the wrapper runs.
+    let toml = lab_dir().join("kbz.toml");
+    let original = std::fs::read_to_string(&toml).unwrap();
+    std::fs::write(
+        &toml,
+        format!("{original}\n[probe_wrap]\nredis = \"touch /run/kbz-wrapped; sh -c {{}}\"\n"),
+    )
+    .unwrap();
+    let redis = ["redis-01", "redis-02", "redis-03"];
+    for h in redis {
+        on(h, "rm -f /run/kbz-wrapped");
+    }
+    let out = kbz_ok(&["--lab", "status", "redis"]);
+    assert!(out.contains("leader redis-01"), "{out}");
+    let wrapped = redis
+        .iter()
+        .filter(|h| {
+            openssh(&ip_of(&lab_hosts(), h), "test -e /run/kbz-wrapped", 5)
+                .status
+                .success()
+        })
+        .count();
+    assert!(wrapped > 0, "no Redis host ran the wrapper");
+    std::fs::write(&toml, "[probe_wrap]\nredis = \"no placeholder\"\n").unwrap();
+    let out = kbz(&["--lab", "status", "redis"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("probe_wrap.redis has no {} where the probe command goes"),
+        "{err}"
+    );
+    std::fs::write(&toml, original).unwrap();
 
     // A stopped replica shows degraded within 2 s.
     on("db-slave-02", "systemctl stop patroni");
@@ -192,6 +266,14 @@ fn status_and_doctor_on_the_real_services() {
     assert!(text.contains("not to the leader db-master-01"), "{text}");
     assert!(
         text.contains("Fix: check postgres_primary's health check"),
+        "{text}"
+    );
+    // An application writing through the floating address would reach a standby.
+    let out = kbz(&["--lab", "endpoints"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("a standby (read-only): writes would fail"),
         "{text}"
     );
     kbz_ok(&[

@@ -3,28 +3,17 @@
 
 use super::Global;
 use super::remote::{self, Painter};
-use crate::inventory::Fleet;
-use crate::modules::record;
 use crate::modules::secrets::Secrets;
 use crate::paths::Paths;
-use crate::probe::endpoints::{Credentials, check_all, via_host};
+use crate::probe::endpoints::{Credentials, check_all, endpoints_of, via_host};
 use color_eyre::eyre::{Result, eyre};
-use std::collections::BTreeMap;
 use std::process::ExitCode;
-
-/// The endpoints of the fleet's ENV: what the modules recorded, then kbz.toml's `[endpoints]`
-/// on top (a team's own names or addresses win).
-pub fn endpoints_of(fleet: &Fleet, paths: &Paths) -> Result<BTreeMap<String, String>, String> {
-    let mut all = record::endpoints(&paths.state, &fleet.env);
-    all.extend(crate::inventory::fleet_config(&fleet.source)?.endpoints);
-    Ok(all)
-}
 
 /// Exit 1 when an endpoint fails its check.
 pub fn run(global: &Global, json: bool, via: Option<&str>) -> Result<ExitCode> {
     let (fleet, pool) = remote::fleet_and_pool(global)?;
     let paths = Paths::from_env().map_err(|e| eyre!(e))?;
-    let endpoints = endpoints_of(&fleet, &paths).map_err(|e| eyre!(e))?;
+    let endpoints = endpoints_of(&fleet, &paths.state).map_err(|e| eyre!(e))?;
     if endpoints.is_empty() {
         return Err(eyre!(
             "no endpoints known for ENV {}: install the load-balancer module (kbz install --module 8) \

@@ -274,8 +274,10 @@ pub fn doctor(global: &Global, cluster: Option<&str>, json: bool) -> Result<Exit
     let (fleet, pool) = remote::fleet_and_pool(global)?;
     let config = crate::inventory::fleet_config(&fleet.source).map_err(|e| eyre!(e))?;
     let (results, hosts) = remote::runtime()?.block_on(async {
-        let r = statuses(&pool, &fleet, cluster, &config).await;
-        (r, basics(&pool, &fleet, cluster).await)
+        tokio::join!(
+            statuses(&pool, &fleet, cluster, &config),
+            basics(&pool, &fleet, cluster)
+        )
     });
     let results = results?;
     // A host that cannot be probed is already a connection problem the clusters show.

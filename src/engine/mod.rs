@@ -2,6 +2,7 @@
 //! background tasks. No terminal code here.
 
 pub mod basics;
+pub mod endpoints;
 pub mod logs;
 pub mod monitor;
 pub mod prober;

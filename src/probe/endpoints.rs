@@ -40,6 +40,17 @@ pub fn protocol(name: &str) -> &'static str {
     }
 }
 
+/// The endpoints of the fleet's ENV: what the modules recorded, then kbz.toml's `[endpoints]`
+/// on top (a team's own names or addresses win).
+pub fn endpoints_of(
+    fleet: &Fleet,
+    state: &std::path::Path,
+) -> Result<BTreeMap<String, String>, String> {
+    let mut all = crate::modules::record::endpoints(state, &fleet.env);
+    all.extend(crate::inventory::fleet_config(&fleet.source)?.endpoints);
+    Ok(all)
+}
+
 /// The host tunnels go through: the orchestrator (where a team runs its tools), else the
 /// first host of the inventory. Either sits on the private network the endpoints serve.
 pub fn via_host<'a>(fleet: &'a Fleet, asked: Option<&str>) -> Result<&'a Host, String> {

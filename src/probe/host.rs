@@ -166,6 +166,13 @@ impl HostBasics {
 
 /// Runs the command on one host.
 pub async fn probe(pool: &Pool, target: &Target) -> Result<HostBasics, String> {
+    // A frozen host must not hold `kbz doctor` for a whole connect timeout and more.
+    tokio::time::timeout(Duration::from_secs(5), probe_inner(pool, target))
+        .await
+        .unwrap_or_else(|_| Err(format!("{}: no answer within 5 s", target.alias)))
+}
+
+async fn probe_inner(pool: &Pool, target: &Target) -> Result<HostBasics, String> {
     // Connected first: the clock's uncertainty is one command's round trip, not a handshake.
     pool.connection(target)
         .await

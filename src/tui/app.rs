@@ -152,6 +152,8 @@ pub struct App {
     pub clusters: HashMap<String, Result<crate::probe::ClusterStatus, String>>,
     /// Each host's last load / memory / disk / failed units / clock.
     pub basics: HashMap<String, crate::probe::host::HostBasics>,
+    /// The endpoint checks' last round (shown with the load balancers).
+    pub endpoints: Vec<crate::probe::endpoints::EndpointCheck>,
     /// The diagnostics tab's view state (kbz's own log, per subsystem).
     pub diagnostics: tui_logger::TuiWidgetState,
     pub requests: Vec<Request>,
@@ -223,6 +225,7 @@ impl App {
             modules: super::modview::ModulesView::default(),
             clusters: HashMap::new(),
             basics: HashMap::new(),
+            endpoints: Vec::new(),
             diagnostics: tui_logger::TuiWidgetState::new(),
             requests: Vec::new(),
             filter: None,
@@ -354,6 +357,24 @@ impl App {
             }
             Err(e) => log::debug!(target: "host", "{}: host basics: {e}", ev.host),
         }
+    }
+
+    pub fn on_endpoints(&mut self, checks: Vec<crate::probe::endpoints::EndpointCheck>) {
+        for c in &checks {
+            let was = self
+                .endpoints
+                .iter()
+                .find(|e| e.name == c.name)
+                .map(|e| e.ok);
+            if was != Some(c.ok) {
+                if c.ok {
+                    log::info!(target: "endpoints", "{} {}: {}", c.name, c.address, c.detail);
+                } else {
+                    log::warn!(target: "endpoints", "{} {}: {}", c.name, c.address, c.detail);
+                }
+            }
+        }
+        self.endpoints = checks;
     }
 
     /// The keymap's context for the focused view.

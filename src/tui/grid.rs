@@ -200,6 +200,18 @@ pub fn cluster_spans<'a>(app: &App, cluster: &str) -> Vec<Span<'a>> {
                     Style::new().fg(colour).add_modifier(Modifier::BOLD),
                 ));
             }
+            // The endpoints go through the load balancers: their checks belong here.
+            if s.technology == "haproxy" {
+                for e in &app.endpoints {
+                    let text = match (e.ok, e.rtt_ms) {
+                        (true, Some(ms)) => format!("· {} ✓ {ms:.1} ms ", e.name),
+                        (true, None) => format!("· {} ✓ ", e.name),
+                        (false, _) => format!("· {} ✗ {} ", e.name, e.detail),
+                    };
+                    let colour = if e.ok { t.ok } else { t.bad };
+                    spans.push(Span::styled(text, Style::new().fg(colour)));
+                }
+            }
             spans
         }
         Some(Err(e)) => vec![Span::styled(

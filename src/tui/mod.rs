@@ -74,12 +74,20 @@ pub async fn run(mut app: App, pool: Pool, paths: Paths) -> std::io::Result<()> 
     tui_logger::set_default_level(log::LevelFilter::Info);
     let targets: Vec<_> = app.fleet.hosts.iter().map(|h| pool.target(h)).collect();
     let (basics_tx, mut basics_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (endpoints_tx, mut endpoints_rx) = tokio::sync::mpsc::unbounded_channel();
     let basics =
         crate::engine::basics::spawn(&pool, targets.clone(), Duration::from_secs(10), basics_tx);
     let mut conn_events = pool.subscribe();
     let mut command_events = pool.subscribe_commands();
     let mut watchers = monitor::spawn(&pool, targets, Duration::from_secs(2));
     watchers.extend(basics);
+    watchers.push(crate::engine::endpoints::spawn(
+        &pool,
+        std::sync::Arc::new(app.fleet.clone()),
+        paths.state.clone(),
+        Duration::from_secs(5),
+        endpoints_tx,
+    ));
     let (probe_tx, mut probe_rx) = tokio::sync::mpsc::unbounded_channel();
     let config = crate::inventory::fleet_config(&app.fleet.source).unwrap_or_else(|e| {
         log::error!(target: "probe", "{e}; probing without it");
@@ -169,6 +177,7 @@ pub async fn run(mut app: App, pool: Pool, paths: Paths) -> std::io::Result<()> 
                 }
             }
             Some(ev) = basics_rx.recv() => app.on_basics(ev),
+            Some(checks) = endpoints_rx.recv() => app.on_endpoints(checks),
             Some(ev) = probe_rx.recv() => {
                 app.on_probe(ev);
                 while let Ok(ev) = probe_rx.try_recv() {

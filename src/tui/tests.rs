@@ -659,6 +659,43 @@ fn live_roles_quorum_and_warnings_from_the_probes() {
         at: std::time::Instant::now(),
         pushed: true,
     });
+    // The load balancers, with the endpoints checked through them.
+    a.on_probe(ProbeEvent {
+        cluster: "haproxy".into(),
+        status: Ok(crate::probe::ClusterStatus {
+            cluster: "haproxy".into(),
+            technology: "haproxy".into(),
+            members: vec![],
+            leader: Some("haproxy-01".into()),
+            epoch_name: "",
+            epoch: None,
+            quorum: None,
+            warnings: vec![],
+            routes: Default::default(),
+        }),
+        at: std::time::Instant::now(),
+        pushed: false,
+    });
+    let check = |name: &str, ok: bool, rtt: Option<f64>, detail: &str| {
+        crate::probe::endpoints::EndpointCheck {
+            name: name.into(),
+            address: "10.0.0.10:5432".into(),
+            protocol: crate::probe::endpoints::protocol(name),
+            ok,
+            rtt_ms: rtt,
+            detail: detail.into(),
+            via: "install-01".into(),
+        }
+    };
+    a.on_endpoints(vec![
+        check(
+            "postgres-primary",
+            true,
+            Some(1.04),
+            "primary on db-master-01",
+        ),
+        check("redis-master", false, None, "no answer within 5 s"),
+    ]);
     // Host basics as captured: one healthy host, one with a failed unit.
     for (host, file) in [
         ("db-master-01", "host/basics-db-master-01.txt"),
@@ -680,6 +717,10 @@ fn live_roles_quorum_and_warnings_from_the_probes() {
     assert!(
         screen.contains("probe: no member of redis answered"),
         "{screen}"
+    );
+    assert!(
+        screen.contains("postgres-primary ✓ 1.0 ms · redis-master ✗ no answer within 5 s"),
+        "endpoints with the load balancers: {screen}"
     );
     snap(&mut a, "live_all");
     press(&mut a, &[KeyCode::Down]);

@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod engine;
+pub mod failover;
 pub mod inventory;
 pub mod lab;
 pub mod modules;

@@ -10,7 +10,6 @@ use crate::modules::{Catalogue, Plan, RunEvent, Runner, Selection};
 use crate::paths::Paths;
 use crate::ssh::{Exit, Stream};
 use color_eyre::eyre::{Result, eyre};
-use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
 pub struct How {
@@ -74,7 +73,7 @@ pub fn run(global: &Global, selection: Selection, how: How) -> Result<ExitCode> 
         outln!("\ndry run: nothing was changed");
         return Ok(ExitCode::SUCCESS);
     }
-    if !how.yes && !confirmed(&plan)? {
+    if !how.yes && !remote::confirmed(&plan.env)? {
         outln!("not started");
         return Ok(ExitCode::from(1));
     }
@@ -151,25 +150,6 @@ fn print_plan(plan: &Plan) {
             outln!("       cleanup wipes: {}", pm.wipes);
         }
     }
-}
-
-/// Asks on the terminal: `yes`, or in ENV prod the ENV's name.
-fn confirmed(plan: &Plan) -> Result<bool> {
-    if !std::io::stdin().is_terminal() {
-        return Err(eyre!(
-            "not confirmed: stdin is not a terminal; run again with --yes to start without asking"
-        ));
-    }
-    let word = if plan.env.eq_ignore_ascii_case("prod") {
-        plan.env.clone()
-    } else {
-        "yes".into()
-    };
-    out!("type {word} to start: ");
-    let _ = std::io::stdout().flush();
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
-    Ok(line.trim() == word)
 }
 
 fn print_event(p: &Painter, width: usize, ev: RunEvent) {

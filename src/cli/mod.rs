@@ -14,6 +14,7 @@ macro_rules! out {
 mod args;
 mod endpoints;
 mod exec;
+mod failover;
 mod install;
 mod inventory;
 mod lab;
@@ -121,6 +122,30 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Some(Command::Doctor { cluster, json }) => {
             status::doctor(&cli.global, cluster.as_deref(), json)
         }
+        Some(Command::Failover {
+            cluster,
+            target,
+            fault,
+            runs,
+            duration,
+            report,
+            json,
+            yes,
+            force,
+        }) => failover::failover(
+            &cli.global,
+            failover::Args {
+                cluster,
+                target,
+                fault,
+                runs,
+                duration,
+                report,
+                json,
+                yes,
+                force,
+            },
+        ),
         Some(Command::Endpoints { json, via }) => endpoints::run(&cli.global, json, via.as_deref()),
         Some(Command::Runs { command }) => install::runs(command),
         None => console(&cli.global),

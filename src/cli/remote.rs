@@ -7,7 +7,7 @@ use crate::lab::LabPaths;
 use crate::paths::Paths;
 use crate::ssh::{Pool, SshOptions};
 use color_eyre::eyre::{Result, eyre};
-use std::io::IsTerminal;
+use std::io::{BufRead, IsTerminal, Write};
 use std::time::Duration;
 
 /// The fleet and a connection pool for it, honouring --lab, --accept-new, --connect-timeout.
@@ -64,4 +64,23 @@ impl Painter {
             text.to_string()
         }
     }
+}
+
+/// Asks on the terminal before something destructive: `yes`, or in ENV prod the ENV's name.
+pub fn confirmed(env: &str) -> Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        return Err(eyre!(
+            "not confirmed: stdin is not a terminal; run again with --yes to start without asking"
+        ));
+    }
+    let word = if env.eq_ignore_ascii_case("prod") {
+        env.to_string()
+    } else {
+        "yes".into()
+    };
+    out!("type {word} to start: ");
+    let _ = std::io::stdout().flush();
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim() == word)
 }

@@ -1,0 +1,187 @@
+//! `kbz failover CLUSTER`: one or more measured failover tests, reports written to the state
+//! dir (or `--report FILE`), faults healed no matter what: on success, failure, Ctrl-C, and
+//! at the next start after a crash (the ledger).
+
+use super::Global;
+use super::remote::{self, Painter};
+use crate::failover::fault::FaultKind;
+use crate::failover::ledger::heal_pending;
+use crate::failover::report;
+use crate::failover::run::{Ctx, Progress, RunReport, Spec, run};
+use crate::failover::workload::Outcome;
+use crate::paths::Paths;
+use color_eyre::eyre::{Result, eyre};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub struct Args {
+    pub cluster: String,
+    pub target: Option<String>,
+    pub fault: FaultKind,
+    pub runs: usize,
+    pub duration: u64,
+    pub report: Option<PathBuf>,
+    pub json: bool,
+    pub yes: bool,
+    pub force: bool,
+}
+
+pub fn failover(global: &Global, args: Args) -> Result<ExitCode> {
+    if global.readonly {
+        return Err(eyre!(
+            "refused: kbz runs --readonly, and a failover test injects a fault"
+        ));
+    }
+    let (fleet, pool) = remote::fleet_and_pool(global)?;
+    let config = crate::inventory::fleet_config(&fleet.source).map_err(|e| eyre!(e))?;
+    let paths = Paths::from_env().map_err(|e| eyre!(e))?;
+    if !fleet.clusters.iter().any(|c| c.name == args.cluster) {
+        let names: Vec<&str> = fleet.clusters.iter().map(|c| c.name.as_str()).collect();
+        return Err(eyre!(
+            "no cluster {:?} (clusters: {})",
+            args.cluster,
+            names.join(", ")
+        ));
+    }
+    let target = args.target.clone().filter(|t| t != "leader");
+    let p = Painter::for_stdout();
+    let rt = remote::runtime()?;
+    let ctx = Ctx {
+        pool,
+        fleet: Arc::new(fleet),
+        config,
+        paths: paths.clone(),
+        lab: global.lab,
+    };
+    for line in rt
+        .block_on(heal_pending(&ctx.pool, &ctx.fleet, &paths))
+        .map_err(|e| eyre!(e))?
+    {
+        outln!("{line}");
+    }
+    outln!(
+        "failover test on {} (ENV {}): {} the {}, {} run(s), the fault held at most {} s",
+        args.cluster,
+        ctx.fleet.env,
+        args.fault.name(),
+        target
+            .as_deref()
+            .map_or("current leader".to_string(), |t| format!("host {t}")),
+        args.runs,
+        args.duration
+    );
+    if !args.yes && !remote::confirmed(&ctx.fleet.env)? {
+        outln!("not started");
+        return Ok(ExitCode::from(1));
+    }
+    let spec = Spec {
+        cluster: args.cluster.clone(),
+        target,
+        fault: args.fault,
+        duration: Duration::from_secs(args.duration.max(1)),
+        force: args.force,
+    };
+    let stamp = crate::engine::logs::utc_now()
+        .replace([':', '-'], "")
+        .chars()
+        .take(15)
+        .collect::<String>();
+    let reports: Vec<RunReport> = rt.block_on(async {
+        let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                let _ = cancel_tx.send(true);
+            }
+        });
+        let mut reports = Vec::new();
+        for i in 1..=args.runs {
+            let id = format!("{stamp}-{}-{i}", args.cluster);
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+            let printer = tokio::spawn(async move {
+                while let Some(ev) = rx.recv().await {
+                    match ev {
+                        Progress::Event(e) => outln!("  {:7.2} s  {}", e.at_ms / 1000.0, e.what),
+                        Progress::Op(o) if o.outcome != Outcome::Ok && !args.json => outln!(
+                            "  {:7.2} s    write {} {:?}: {}",
+                            o.end_ms / 1000.0,
+                            o.id,
+                            o.outcome,
+                            o.error.unwrap_or_default()
+                        ),
+                        _ => {}
+                    }
+                }
+            });
+            outln!("── run {i}/{} ({id})", args.runs);
+            let r = run(&ctx, &spec, &id, tx, cancel_rx.clone()).await;
+            let _ = printer.await;
+            outln!("  verdict: {}", r.verdict);
+            let stop = *cancel_rx.borrow() || !r.completed;
+            reports.push(r);
+            if stop {
+                break;
+            }
+            if i < args.runs {
+                // The old leader has rejoined; let the cluster settle before the next fault.
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
+        }
+        reports
+    });
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let (md_path, dir) = match &args.report {
+        Some(f) => (f.clone(), f.parent().map(PathBuf::from).unwrap_or_default()),
+        None => {
+            let d = paths
+                .state
+                .join("failover")
+                .join(format!("{stamp}-{}", args.cluster));
+            (d.join("report.md"), d)
+        }
+    };
+    if !dir.as_os_str().is_empty() {
+        std::fs::create_dir_all(&dir)?;
+    }
+    std::fs::write(&md_path, report::markdown(&reports, &command))?;
+    let json_path = md_path.with_extension("json");
+    let json = serde_json::json!({
+        "command": command,
+        "runs": reports.iter().map(|r| serde_json::json!({ "report": r, "ops": r.ops, "samples": r.samples })).collect::<Vec<_>>(),
+    });
+    std::fs::write(&json_path, serde_json::to_string_pretty(&json)?)?;
+    let mut svgs = Vec::new();
+    for (i, r) in reports.iter().enumerate() {
+        let path = if reports.len() == 1 {
+            md_path.with_extension("svg")
+        } else {
+            md_path.with_extension(format!("run{}.svg", i + 1))
+        };
+        std::fs::write(&path, report::svg(r))?;
+        svgs.push(path.display().to_string());
+    }
+    if args.json {
+        outln!("{}", serde_json::to_string(&json)?);
+    }
+    outln!(
+        "report: {} (and {}, {})",
+        md_path.display(),
+        json_path.display(),
+        svgs.join(", ")
+    );
+    let failed = reports
+        .iter()
+        .any(|r| !r.completed || r.measures.new_leader.is_none());
+    if failed {
+        outln!(
+            "{}",
+            p.bad("some run did not fail over, or stopped early (see the verdicts)")
+        );
+    }
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

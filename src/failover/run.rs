@@ -1,0 +1,490 @@
+//! One failover run: preflight, workload, fault, heal (always), measures. The fault is in the
+//! ledger before it is injected and leaves it only once healed; Ctrl-C (the `cancel` signal)
+//! heals and ends the run with what was measured so far.
+
+use super::fault::{self, FaultKind};
+use super::ledger::{self, Entry, Ledger};
+use super::measure::{Measures, Sample, measure};
+use super::workload::{self, Clock, Op, Writer};
+use crate::engine::prober::{self, ProbeEvent};
+use crate::inventory::{Fleet, FleetConfig, Technology};
+use crate::modules::secrets::Secrets;
+use crate::paths::Paths;
+use crate::probe::endpoints::{endpoints_of, via_host};
+use crate::probe::{ClusterStatus, Severity, Warning};
+use crate::ssh::Pool;
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+
+/// Writes before the fault, to see the healthy baseline.
+const WARMUP: Duration = Duration::from_secs(3);
+/// After the new leader shows, the fault stays this long (clients settle on it).
+const SETTLE: Duration = Duration::from_secs(3);
+/// After the heal, how long the old leader may take to follow again.
+const REJOIN: Duration = Duration::from_secs(60);
+const WRITE_EVERY: Duration = Duration::from_millis(75);
+
+pub struct Ctx {
+    pub pool: Pool,
+    pub fleet: Arc<Fleet>,
+    pub config: FleetConfig,
+    pub paths: Paths,
+    /// The fleet is kbz's lab (the crash fault needs it).
+    pub lab: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub cluster: String,
+    /// A host, or None for the current leader.
+    pub target: Option<String>,
+    pub fault: FaultKind,
+    /// The longest the fault stays in.
+    pub duration: Duration,
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Event {
+    pub at_ms: f64,
+    pub what: String,
+}
+
+/// What a run tells as it goes.
+#[derive(Debug, Clone)]
+pub enum Progress {
+    Event(Event),
+    Op(Op),
+    Sample(Sample),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub run: String,
+    pub cluster: String,
+    pub technology: String,
+    pub fault: FaultKind,
+    pub target: Option<String>,
+    pub started_at: String,
+    pub before: Option<ClusterStatus>,
+    pub after: Option<ClusterStatus>,
+    /// Doctor's critical warnings before the run (the run is refused on them unless forced).
+    pub preflight: Vec<Warning>,
+    pub forced: bool,
+    pub inject_ms: Option<f64>,
+    pub heal_ms: Option<f64>,
+    pub events: Vec<Event>,
+    pub measures: Measures,
+    pub read_back_from: Option<String>,
+    pub verdict: String,
+    /// Why the run stopped early, if it did.
+    pub error: Option<String>,
+    #[serde(skip)]
+    pub ops: Vec<Op>,
+    #[serde(skip)]
+    pub samples: Vec<Sample>,
+    /// The run ran its course (not refused, not failed before the fault).
+    pub completed: bool,
+}
+
+fn sample(s: &ClusterStatus, target: &str, at_ms: f64) -> Sample {
+    let m = s.members.iter().find(|m| m.host == target);
+    Sample {
+        at_ms,
+        leader: s.leader.clone(),
+        epoch: s.epoch,
+        target: m.map(|m| (m.role.clone(), m.up)),
+        target_follows: m.is_some_and(|m| {
+            m.up && matches!(m.role.as_str(), "replica" | "sync standby" | "standby")
+                && matches!(m.state.as_str(), "streaming" | "running")
+        }),
+    }
+}
+
+struct Live {
+    clock: Clock,
+    events: Vec<Event>,
+    tx: mpsc::UnboundedSender<Progress>,
+}
+
+impl Live {
+    fn say(&mut self, what: String) {
+        let e = Event {
+            at_ms: self.clock.ms(),
+            what,
+        };
+        let _ = self.tx.send(Progress::Event(e.clone()));
+        self.events.push(e);
+    }
+}
+
+/// Runs one test; never returns with the fault in place (unless its heal failed, which the
+/// report and the ledger both say).
+pub async fn run(
+    ctx: &Ctx,
+    spec: &Spec,
+    run_id: &str,
+    progress: mpsc::UnboundedSender<Progress>,
+    mut cancel: watch::Receiver<bool>,
+) -> RunReport {
+    let clock = Clock(Instant::now());
+    let mut live = Live {
+        clock,
+        events: Vec::new(),
+        tx: progress,
+    };
+    let mut report = RunReport {
+        run: run_id.to_string(),
+        cluster: spec.cluster.clone(),
+        technology: String::new(),
+        fault: spec.fault,
+        target: spec.target.clone(),
+        started_at: crate::engine::logs::utc_now(),
+        before: None,
+        after: None,
+        preflight: Vec::new(),
+        forced: spec.force,
+        inject_ms: None,
+        heal_ms: None,
+        events: Vec::new(),
+        measures: Measures::default(),
+        read_back_from: None,
+        verdict: String::new(),
+        error: None,
+        ops: Vec::new(),
+        samples: Vec::new(),
+        completed: false,
+    };
+    if let Err(e) = body(ctx, spec, &mut live, &mut report, &mut cancel).await {
+        live.say(format!("stopped: {e}"));
+        report.error = Some(e);
+    }
+    report.events = live.events;
+    report.verdict = verdict(&report);
+    report
+}
+
+async fn body(
+    ctx: &Ctx,
+    spec: &Spec,
+    live: &mut Live,
+    report: &mut RunReport,
+    cancel: &mut watch::Receiver<bool>,
+) -> Result<(), String> {
+    let fleet = &ctx.fleet;
+    let cluster = fleet
+        .clusters
+        .iter()
+        .find(|c| c.name == spec.cluster)
+        .ok_or_else(|| format!("no cluster {:?}", spec.cluster))?;
+    report.technology = cluster.technology.id().to_string();
+    let before = crate::probe::run::probe(&ctx.pool, fleet, cluster, &ctx.config, false).await?;
+    live.say(format!("before: {}", before.summary()));
+    report.preflight = before
+        .warnings
+        .iter()
+        .filter(|w| w.severity == Severity::Critical)
+        .cloned()
+        .collect();
+    let old_leader = before.leader.clone();
+    let old_epoch = before.epoch;
+    report.before = Some(before);
+    if !report.preflight.is_empty() {
+        if !spec.force {
+            return Err(format!(
+                "refused by the preflight: {} (--force runs it anyway, to show exactly that)",
+                report
+                    .preflight
+                    .iter()
+                    .map(|w| w.what.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ));
+        }
+        live.say("preflight says it will not fail over; forced".into());
+    }
+    let old_leader = old_leader.ok_or("the cluster has no leader to fail over from")?;
+    let target = spec.target.clone().unwrap_or_else(|| old_leader.clone());
+    if !cluster.hosts.contains(&target) {
+        return Err(format!("{target} is not a host of {}", cluster.name));
+    }
+    report.target = Some(target.clone());
+    let plan = fault::plan(spec.fault, fleet, cluster, &target, ctx.lab)?;
+
+    // The client path.
+    let via = via_host(fleet, None)?;
+    let secrets = Secrets::load(&ctx.paths.state, &fleet.env)?;
+    let mut writer = match cluster.technology {
+        Technology::Redis => Writer::redis(
+            &ctx.pool,
+            fleet,
+            via,
+            &cluster.hosts,
+            &cluster.name,
+            secrets.values.get("redis_password").cloned(),
+            &report.run,
+        ),
+        Technology::Patroni => {
+            let eps = endpoints_of(fleet, &ctx.paths.state)?;
+            let address = eps
+                .iter()
+                .find(|(n, _)| n.contains("postgres"))
+                .map(|(_, a)| a.clone())
+                .ok_or("no PostgreSQL endpoint: install the load-balancer module (kbz install --module 8)")?;
+            Writer::postgres(
+                &ctx.pool,
+                fleet,
+                via,
+                &address,
+                secrets.values.get("pg_superuser_password").cloned(),
+                &report.run,
+            )?
+        }
+        other => return Err(format!("no failover workload for {} yet", other.label())),
+    };
+    writer.setup().await?;
+
+    // The state poller: the console's prober, on this cluster alone.
+    let mut one = (**fleet).clone();
+    one.clusters.retain(|c| c.name == cluster.name);
+    let (probe_tx, mut probe_rx) = mpsc::unbounded_channel::<ProbeEvent>();
+    let probes = prober::spawn(
+        &ctx.pool,
+        Arc::new(one),
+        ctx.config.clone(),
+        Duration::from_millis(500),
+        probe_tx,
+    );
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (op_tx, mut op_rx) = mpsc::unbounded_channel::<Op>();
+    let writing = tokio::spawn(workload::run(
+        writer,
+        live.clock,
+        WRITE_EVERY,
+        stop_rx,
+        op_tx,
+    ));
+    live.say(format!(
+        "workload started: a write every {} ms through {}",
+        WRITE_EVERY.as_millis(),
+        if cluster.technology == Technology::Redis {
+            "the Sentinel-discovered master"
+        } else {
+            "the load balancers' address"
+        }
+    ));
+
+    let ledger = Ledger::new(&ctx.paths.state, &fleet.env);
+    let entry = Entry {
+        id: format!("{}/{}", report.run, plan.kind.name()),
+        host: target.clone(),
+        cluster: cluster.name.clone(),
+        fault: plan.kind.name().into(),
+        heal: plan.heal.clone(),
+        injected_at: String::new(),
+    };
+    let started = Instant::now();
+    let mut injected: Option<Instant> = None;
+    let mut healed: Option<Instant> = None;
+    let mut elected: Option<Instant> = None;
+    let mut rejoined: Option<Instant> = None;
+    let mut last_leader = Some(old_leader.clone());
+    let mut outcome: Result<(), String> = Ok(());
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        tokio::select! {
+            Some(op) = op_rx.recv() => {
+                let _ = live.tx.send(Progress::Op(op.clone()));
+                report.ops.push(op);
+            }
+            Some(ev) = probe_rx.recv() => {
+                if let Ok(s) = &ev.status {
+                    let smp = sample(s, &target, live.clock.ms());
+                    if smp.leader != last_leader {
+                        live.say(format!("leader: {} -> {} ({} {})",
+                            last_leader.as_deref().unwrap_or("none"),
+                            smp.leader.as_deref().unwrap_or("none"),
+                            s.epoch_name, s.epoch.map_or("?".into(), |e| e.to_string())));
+                        last_leader = smp.leader.clone();
+                    }
+                    if injected.is_some() && elected.is_none()
+                        && smp.leader.as_ref().is_some_and(|l| *l != old_leader)
+                    {
+                        elected = Some(Instant::now());
+                    }
+                    if healed.is_some() && rejoined.is_none() && smp.target_follows {
+                        rejoined = Some(Instant::now());
+                        live.say(format!("{target} follows again"));
+                    }
+                    let _ = live.tx.send(Progress::Sample(smp.clone()));
+                    report.samples.push(smp);
+                }
+            }
+            _ = cancel.changed() => {
+                outcome = Err("cancelled (Ctrl-C)".into());
+                break;
+            }
+            _ = tick.tick() => {
+                let now = Instant::now();
+                if injected.is_none() && now - started >= WARMUP {
+                    let mut e = entry.clone();
+                    e.injected_at = crate::engine::logs::utc_now();
+                    ledger.add(e)?;
+                    live.say(format!("injecting {} on {target}", plan.kind.name()));
+                    let done = match &plan.inject {
+                        Some(cmd) => ledger::run_remote(&ctx.pool, fleet, &target, cmd).await,
+                        None => lab_fault(ctx, &target, crate::lab::Fault::Crash).await,
+                    };
+                    report.inject_ms = Some(live.clock.ms());
+                    injected = Some(Instant::now());
+                    if let Err(e) = done {
+                        outcome = Err(format!("the fault could not be injected: {e}"));
+                        break;
+                    }
+                    live.say(format!("{} injected on {target}", plan.kind.name()));
+                } else if let Some(at) = injected && healed.is_none() {
+                    let settled = elected.is_some_and(|e| now - e >= SETTLE);
+                    if settled || now - at >= spec.duration {
+                        if !settled {
+                            live.say(format!("no new leader within {} s", spec.duration.as_secs()));
+                        }
+                        heal(ctx, &ledger, &entry, live, report).await?;
+                        healed = Some(Instant::now());
+                    }
+                } else if let Some(h) = healed {
+                    let done = rejoined.is_some_and(|r| now - r >= Duration::from_secs(2));
+                    if done || now - h >= REJOIN {
+                        if rejoined.is_none() {
+                            live.say(format!("{target} did not follow again within {} s", REJOIN.as_secs()));
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    // Heal no matter how the loop ended.
+    if injected.is_some() && healed.is_none() {
+        heal(ctx, &ledger, &entry, live, report).await?;
+    }
+    let _ = stop_tx.send(true);
+    let mut writer = writing.await.map_err(|e| e.to_string())?;
+    while let Ok(op) = op_rx.try_recv() {
+        report.ops.push(op);
+    }
+    for p in probes {
+        p.abort();
+    }
+    // Read every id back from the leader now.
+    let found = match tokio::time::timeout(Duration::from_secs(15), writer.read_back()).await {
+        Ok(Ok((node, ids))) => {
+            report.read_back_from = Some(node);
+            Some(ids)
+        }
+        Ok(Err(e)) => {
+            live.say(format!("read back failed: {e}"));
+            None
+        }
+        Err(_) => {
+            live.say("read back took over 15 s".into());
+            None
+        }
+    };
+    if let Some(inject_ms) = report.inject_ms {
+        report.measures = measure(
+            &report.ops,
+            &report.samples,
+            &old_leader,
+            old_epoch,
+            inject_ms,
+            report.heal_ms,
+            found.as_ref(),
+        );
+        report.completed = outcome.is_ok();
+    }
+    report.after = crate::probe::run::probe(&ctx.pool, fleet, cluster, &ctx.config, false)
+        .await
+        .ok();
+    if let Some(a) = &report.after {
+        live.say(format!("after: {}", a.summary()));
+    }
+    outcome
+}
+
+async fn lab_fault(ctx: &Ctx, host: &str, fault: crate::lab::Fault) -> Result<(), String> {
+    let (paths, host) = (ctx.paths.clone(), host.to_string());
+    tokio::task::spawn_blocking(move || crate::lab::fault(&paths, &host, fault, &|_| {}))
+        .await
+        .map_err(|e| e.to_string())?
+}
+
+async fn heal(
+    ctx: &Ctx,
+    ledger: &Ledger,
+    entry: &Entry,
+    live: &mut Live,
+    report: &mut RunReport,
+) -> Result<(), String> {
+    live.say(format!("healing {} on {}", entry.fault, entry.host));
+    match ledger::heal(&ctx.pool, &ctx.fleet, &ctx.paths, entry).await {
+        Ok(()) => {
+            ledger.remove(&entry.id)?;
+            report.heal_ms = Some(live.clock.ms());
+            live.say(format!("{} healed on {}", entry.fault, entry.host));
+            Ok(())
+        }
+        Err(e) => Err(format!(
+            "the heal failed ({e}); the fault stays in {} and the next kbz failover heals it",
+            ledger.path().display()
+        )),
+    }
+}
+
+fn secs(ms: f64) -> String {
+    format!("{:.1} s", ms / 1000.0)
+}
+
+/// The run in one line.
+pub fn verdict(r: &RunReport) -> String {
+    let m = &r.measures;
+    if r.inject_ms.is_none() {
+        return format!("not run: {}", r.error.clone().unwrap_or_default());
+    }
+    let target = r.target.clone().unwrap_or_default();
+    let mut parts = Vec::new();
+    match (&m.new_leader, m.new_leader_ms) {
+        (Some(l), Some(ms)) => {
+            parts.push(format!("failed over from {target} to {l} in {}", secs(ms)))
+        }
+        _ => parts.push(if r.preflight.is_empty() {
+            "NO FAILOVER".to_string()
+        } else {
+            format!(
+                "NO FAILOVER, as the preflight said: {}",
+                r.preflight
+                    .iter()
+                    .map(|w| w.what.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )
+        }),
+    }
+    parts.push(format!("writes stopped for {}", secs(m.write_gap_ms)));
+    parts.push(if m.lost.is_empty() {
+        "no acknowledged write lost".into()
+    } else {
+        format!("{} ACKNOWLEDGED WRITES LOST", m.lost.len())
+    });
+    if !m.split_brain.is_empty() {
+        parts.push(format!(
+            "SPLIT BRAIN: {} writes acknowledged by {target} after the new leader was elected",
+            m.split_brain.len()
+        ));
+    }
+    if let Some(e) = &r.error {
+        parts.push(format!("stopped early: {e}"));
+    }
+    parts.join("; ")
+}

@@ -124,8 +124,8 @@ pub fn plan(
             }
             let set = peers.join(", ");
             let rules = format!(
-                "table inet kbz_fault {{ chain in {{ type filter hook input priority -10; ip saddr {{ {set} }} drop; }} \
-                 chain out {{ type filter hook output priority -10; ip daddr {{ {set} }} drop; }} }}"
+                "table inet kbz_fault {{ chain in {{ type filter hook input priority -10; ip saddr {{ {set} }} drop; }}; \
+                 chain out {{ type filter hook output priority -10; ip daddr {{ {set} }} drop; }}; }}"
             );
             (
                 format!("printf '%s\\n' {} | nft -f -", quote(&rules)),

@@ -337,12 +337,14 @@ async fn body(
                         Some(cmd) => ledger::run_remote(&ctx.pool, fleet, &target, cmd).await,
                         None => lab_fault(ctx, &target, crate::lab::Fault::Crash).await,
                     };
-                    report.inject_ms = Some(live.clock.ms());
+                    // Marked injected even when the command failed: it may have half
+                    // worked, and the heal below must run.
                     injected = Some(Instant::now());
                     if let Err(e) = done {
                         outcome = Err(format!("the fault could not be injected: {e}"));
                         break;
                     }
+                    report.inject_ms = Some(live.clock.ms());
                     live.say(format!("{} injected on {target}", plan.kind.name()));
                 } else if let Some(at) = injected && healed.is_none() {
                     let settled = elected.is_some_and(|e| now - e >= SETTLE);

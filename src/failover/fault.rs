@@ -219,6 +219,16 @@ mod tests {
             text.starts_with("table inet kbz_fault { chain in {"),
             "{text}"
         );
-        assert!(text.trim_end().ends_with("} }"), "{text}");
+        assert!(text.contains("drop; }; chain out"), "{text}");
+        // And nft itself accepts it (check mode: nothing is applied).
+        let check = std::process::Command::new("sh")
+            .args(["-c", &format!("{cmd} | nft -c -f -")])
+            .output()
+            .unwrap();
+        assert!(
+            check.status.success(),
+            "nft -c refused the rules: {}",
+            String::from_utf8_lossy(&check.stderr)
+        );
     }
 }

@@ -146,11 +146,28 @@ pub fn failover(global: &Global, args: Args) -> Result<ExitCode> {
     }
     std::fs::write(&md_path, report::markdown(&reports, &command))?;
     let json_path = md_path.with_extension("json");
+    // Operations as rows: thousands of them in a series.
+    let ops = |r: &RunReport| -> Vec<serde_json::Value> {
+        r.ops
+            .iter()
+            .map(|o| {
+                serde_json::json!([
+                    o.id,
+                    (o.start_ms * 10.0).round() / 10.0,
+                    (o.end_ms * 10.0).round() / 10.0,
+                    o.outcome,
+                    o.node,
+                    o.error
+                ])
+            })
+            .collect()
+    };
     let json = serde_json::json!({
         "command": command,
-        "runs": reports.iter().map(|r| serde_json::json!({ "report": r, "ops": r.ops, "samples": r.samples })).collect::<Vec<_>>(),
+        "ops_columns": ["id", "start_ms", "end_ms", "outcome", "node", "error"],
+        "runs": reports.iter().map(|r| serde_json::json!({ "report": r, "ops": ops(r), "samples": r.samples })).collect::<Vec<_>>(),
     });
-    std::fs::write(&json_path, serde_json::to_string_pretty(&json)?)?;
+    std::fs::write(&json_path, serde_json::to_string(&json)?)?;
     let mut svgs = Vec::new();
     for (i, r) in reports.iter().enumerate() {
         let path = if reports.len() == 1 {

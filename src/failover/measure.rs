@@ -17,6 +17,16 @@ pub struct Sample {
     pub target_follows: bool,
 }
 
+impl Sample {
+    /// The same state, whenever seen.
+    pub fn same_state(&self, other: &Sample) -> bool {
+        self.leader == other.leader
+            && self.epoch == other.epoch
+            && self.target == other.target
+            && self.target_follows == other.target_follows
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Measures {
     /// First probe after the fault that shows the cluster noticed it.

@@ -314,12 +314,22 @@ async fn body(
                     {
                         elected = Some(Instant::now());
                     }
-                    if healed.is_some() && rejoined.is_none() && smp.target_follows {
-                        rejoined = Some(Instant::now());
-                        live.say(format!("{target} follows again"));
+                    if healed.is_some() && rejoined.is_none() {
+                        // Without a failover the old leader's way back is to lead again.
+                        let leads = elected.is_none()
+                            && smp.leader.as_deref() == Some(target.as_str())
+                            && smp.target.as_ref().is_some_and(|t| t.1);
+                        if smp.target_follows || leads {
+                            rejoined = Some(Instant::now());
+                            live.say(format!("{target} {} again", if leads { "leads" } else { "follows" }));
+                        }
                     }
                     let _ = live.tx.send(Progress::Sample(smp.clone()));
-                    report.samples.push(smp);
+                    // Only changes are kept: the measures look for the first of each, and a
+                    // 10-run report stays small.
+                    if report.samples.last().is_none_or(|l| !l.same_state(&smp)) {
+                        report.samples.push(smp);
+                    }
                 }
             }
             _ = cancel.changed() => {

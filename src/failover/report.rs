@@ -220,14 +220,30 @@ pub fn svg(r: &RunReport) -> String {
             20 + 12 * (i % 2)
         );
     }
+    // A time axis, a tick every 5 s.
     let _ = writeln!(
         s,
-        r##"<text x="{left}" y="160">ok (green) · fail (red) · unknown (orange) · {:.1} s shown</text>"##,
+        r##"<line x1="{left}" x2="{:.1}" y1="145" y2="145" stroke="#999"/>"##,
+        x(end)
+    );
+    let mut t = 0.0;
+    while t <= end {
+        let _ = writeln!(
+            s,
+            r##"<line x1="{0:.1}" x2="{0:.1}" y1="142" y2="148" stroke="#999"/><text x="{0:.1}" y="158" fill="#777" font-size="9">{1}s</text>"##,
+            x(t),
+            t / 1000.0
+        );
+        t += 5000.0;
+    }
+    let _ = writeln!(
+        s,
+        r##"<text x="{left}" y="172">ok (green) · fail (red) · unknown (orange) · {:.1} s shown</text>"##,
         end / 1000.0
     );
     let _ = writeln!(
         s,
-        r##"<text x="{left}" y="185" font-weight="bold">{}</text>"##,
+        r##"<text x="{left}" y="192" font-weight="bold">{}</text>"##,
         escape(&r.verdict)
     );
     s.push_str("</svg>\n");
@@ -250,5 +266,85 @@ mod tests {
         assert_eq!(spread(&[5.0]), Some([5.0; 4]));
         let v: Vec<f64> = (1..=10).map(f64::from).collect();
         assert_eq!(spread(&v), Some([1.0, 5.0, 10.0, 10.0]));
+    }
+
+    fn run() -> RunReport {
+        use super::super::fault::FaultKind;
+        use super::super::measure::Measures;
+        use super::super::workload::Op;
+        let op = |id: u64, at: f64, outcome: Outcome| Op {
+            id,
+            start_ms: at,
+            end_ms: at + 1.0,
+            outcome,
+            node: Some("redis-01".into()),
+            error: None,
+        };
+        RunReport {
+            run: "r-1".into(),
+            cluster: "redis".into(),
+            technology: "redis".into(),
+            fault: FaultKind::Kill,
+            target: Some("redis-01".into()),
+            started_at: "2026-11-28T19:00:00Z".into(),
+            before: None,
+            after: None,
+            preflight: vec![],
+            forced: false,
+            inject_ms: Some(3000.0),
+            heal_ms: Some(9000.0),
+            events: vec![],
+            measures: Measures {
+                new_leader: Some("redis-02".into()),
+                new_leader_ms: Some(4400.0),
+                write_gap_ms: 4300.0,
+                write_gap_from_ms: 3000.0,
+                ..Default::default()
+            },
+            read_back_from: Some("redis-02".into()),
+            verdict: "failed over from redis-01 to redis-02 in 4.4 s; <ok>".into(),
+            error: None,
+            ops: vec![
+                op(1, 0.0, Outcome::Ok),
+                op(2, 3100.0, Outcome::Fail),
+                op(3, 12000.0, Outcome::Ok),
+            ],
+            samples: vec![],
+            completed: true,
+        }
+    }
+
+    #[test]
+    fn the_timeline_shows_the_gap_the_fault_and_the_new_leader() {
+        let svg = svg(&run());
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+        assert!(svg.contains("write gap 4.30 s"));
+        assert!(svg.contains(">kill redis-01</text>"));
+        assert!(svg.contains(">new leader redis-02</text>"));
+        assert!(svg.contains("&lt;ok&gt;"), "the verdict is escaped");
+        assert_eq!(
+            svg.matches("stroke=\"#d22\"").count(),
+            1,
+            "one failed write"
+        );
+        assert!(svg.contains(">10s</text>"), "the time axis");
+    }
+
+    #[test]
+    fn the_markdown_has_the_verdict_the_figures_and_the_distribution() {
+        let mut second = run();
+        second.run = "r-2".into();
+        second.measures.new_leader_ms = Some(5000.0);
+        let md = markdown(&[run(), second], "kbz failover redis --runs 2");
+        assert!(md.contains("**Verdict (run r-1):** failed over"));
+        assert!(
+            md.contains("| new leader | redis-02 after 4.40 s |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| new leader (2 of 2 runs) | 4.40 s | 4.40 s | 5.00 s | 5.00 s |"),
+            "{md}"
+        );
+        assert!(md.contains("Command: `kbz failover redis --runs 2`"));
     }
 }

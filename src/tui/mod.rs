@@ -101,6 +101,24 @@ pub async fn run(mut app: App, pool: Pool, paths: Paths) -> std::io::Result<()> 
         probe_tx,
     ));
     log::info!(target: "console", "watching {} hosts of ENV {}", app.fleet.hosts.len(), app.fleet.env);
+    // A failover test that died with its fault in (kbz killed, a crash) is healed now;
+    // in --readonly it is only said.
+    if app.readonly {
+        let ledger = crate::failover::ledger::Ledger::new(&paths.state, &app.fleet.env);
+        for e in ledger.entries().unwrap_or_default() {
+            log::warn!(target: "failover", "{} on {} is still in (left at {}); --readonly does not heal it", e.fault, e.host, e.injected_at);
+        }
+    } else {
+        let (pool, fleet, paths) = (pool.clone(), app.fleet.clone(), paths.clone());
+        tokio::spawn(async move {
+            match crate::failover::ledger::heal_pending(&pool, &fleet, &paths).await {
+                Ok(lines) => lines
+                    .iter()
+                    .for_each(|l| log::warn!(target: "failover", "{l}")),
+                Err(e) => log::error!(target: "failover", "fault ledger: {e}"),
+            }
+        });
+    }
     // ratatui's panic hook restores the screen; mouse reporting must go too, or the shell
     // after a crash receives escape codes for every click.
     let previous = std::panic::take_hook();

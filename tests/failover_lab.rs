@@ -186,6 +186,10 @@ fn failover_tests_measure_and_always_heal() {
     // PostgreSQL through HAProxy: Patroni killed, the leader's host crashed, frozen, cut off.
     let (r, out) = failover("pg-kill", &["postgres", "--fault", "kill"]);
     assert_failed_over("postgres kill", &r, &out, 25.0);
+    assert!(
+        r["rejoined_by"].is_string(),
+        "pg_rewind or not, said: {out}"
+    );
     let (r, out) = failover("pg-crash", &["postgres", "--fault", "crash"]);
     assert_failed_over("postgres crash", &r, &out, 25.0);
     let (r, out) = failover("pg-freeze", &["postgres", "--fault", "freeze"]);

@@ -147,6 +147,10 @@ pub fn markdown(runs: &[RunReport], command: &str) -> String {
                 secs(m.reintegration_ms),
             ),
             (
+                "old leader rejoined by",
+                r.rejoined_by.clone().unwrap_or_else(|| "—".into()),
+            ),
+            (
                 "read back from",
                 r.read_back_from.clone().unwrap_or_else(|| "—".into()),
             ),
@@ -302,6 +306,7 @@ mod tests {
                 ..Default::default()
             },
             read_back_from: Some("redis-02".into()),
+            rejoined_by: None,
             verdict: "failed over from redis-01 to redis-02 in 4.4 s; <ok>".into(),
             error: None,
             ops: vec![

@@ -78,6 +78,8 @@ pub struct RunReport {
     pub events: Vec<Event>,
     pub measures: Measures,
     pub read_back_from: Option<String>,
+    /// How the old leader caught up (PostgreSQL: pg_rewind, a full clone, or neither).
+    pub rejoined_by: Option<String>,
     pub verdict: String,
     /// Why the run stopped early, if it did.
     pub error: Option<String>,
@@ -151,6 +153,7 @@ pub async fn run(
         events: Vec::new(),
         measures: Measures::default(),
         read_back_from: None,
+        rejoined_by: None,
         verdict: String::new(),
         error: None,
         ops: Vec::new(),
@@ -389,6 +392,13 @@ async fn body(
     for p in probes {
         p.abort();
     }
+    if cluster.technology == Technology::Patroni && rejoined.is_some() {
+        let since = injected.map_or(120, |i| i.elapsed().as_secs() + 5);
+        report.rejoined_by = rejoin_path(ctx, &target, since).await;
+        if let Some(how) = &report.rejoined_by {
+            live.say(format!("{target} rejoined by {how}"));
+        }
+    }
     // Read every id back from the leader now.
     let found = match tokio::time::timeout(Duration::from_secs(15), writer.read_back()).await {
         Ok(Ok((node, ids))) => {
@@ -423,6 +433,46 @@ async fn body(
         live.say(format!("after: {}", a.summary()));
     }
     outcome
+}
+
+/// What Patroni on the old leader did to follow again, from its journal since the fault.
+async fn rejoin_path(ctx: &Ctx, host: &str, since_s: u64) -> Option<String> {
+    let h = ctx.fleet.host(host)?;
+    let cmd = format!(
+        "journalctl -u patroni -o cat --since -{since_s}s --no-pager | \
+         grep -E 'pg_rewind exit code|running pg_rewind|trying to bootstrap|basebackup|replica has been created' | tail -5"
+    );
+    let mut exec = ctx
+        .pool
+        .exec_unlogged(&ctx.pool.target(h), &crate::ssh::ExecSpec::command(cmd))
+        .await
+        .ok()?;
+    let mut out = Vec::new();
+    while let Some(ev) = exec.next().await {
+        match ev {
+            crate::ssh::ExecEvent::Data(crate::ssh::Stream::Stdout, d) => out.extend_from_slice(&d),
+            crate::ssh::ExecEvent::Data(..) => {}
+            crate::ssh::ExecEvent::Exit { .. } => break,
+        }
+    }
+    Some(rejoin_from_log(&String::from_utf8_lossy(&out)))
+}
+
+/// pg_rewind (and its exit code), a full clone, or neither, from Patroni's log lines.
+pub fn rejoin_from_log(log: &str) -> String {
+    if let Some(code) = log
+        .lines()
+        .find_map(|l| l.split("pg_rewind exit code=").nth(1))
+    {
+        format!("pg_rewind (exit code {})", code.trim())
+    } else if log.contains("basebackup")
+        || log.contains("trying to bootstrap")
+        || log.contains("replica has been created")
+    {
+        "a full resync (basebackup)".into()
+    } else {
+        "following the new timeline (no rewind needed)".into()
+    }
 }
 
 async fn lab_fault(ctx: &Ctx, host: &str, fault: crate::lab::Fault) -> Result<(), String> {
@@ -499,4 +549,25 @@ pub fn verdict(r: &RunReport) -> String {
         parts.push(format!("stopped early: {e}"));
     }
     parts.join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rejoin_from_log;
+
+    #[test]
+    fn how_the_old_leader_rejoined() {
+        // Lines as Patroni 3.0 logged them in the lab after a kill of the leader.
+        let rewound = "2026-11-28 20:20:00,537 INFO: running pg_rewind from db-slave-01\n\
+                       2026-11-28 20:20:01,355 INFO: pg_rewind exit code=0\n";
+        assert_eq!(rejoin_from_log(rewound), "pg_rewind (exit code 0)");
+        assert_eq!(
+            rejoin_from_log("INFO: trying to bootstrap from leader 'db-slave-01'\n"),
+            "a full resync (basebackup)"
+        );
+        assert_eq!(
+            rejoin_from_log(""),
+            "following the new timeline (no rewind needed)"
+        );
+    }
 }

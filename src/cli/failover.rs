@@ -6,8 +6,8 @@ use super::Global;
 use super::remote::{self, Painter};
 use crate::failover::fault::FaultKind;
 use crate::failover::ledger::heal_pending;
-use crate::failover::report;
 use crate::failover::run::{Ctx, Progress, RunReport, Spec, run};
+use crate::failover::save;
 use crate::failover::workload::Outcome;
 use crate::paths::Paths;
 use color_eyre::eyre::{Result, eyre};
@@ -83,11 +83,7 @@ pub fn failover(global: &Global, args: Args) -> Result<ExitCode> {
         duration: Duration::from_secs(args.duration.max(1)),
         force: args.force,
     };
-    let stamp = crate::engine::logs::utc_now()
-        .replace([':', '-'], "")
-        .chars()
-        .take(15)
-        .collect::<String>();
+    let series = save::series_id(&args.cluster);
     let reports: Vec<RunReport> = rt.block_on(async {
         let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
@@ -97,7 +93,7 @@ pub fn failover(global: &Global, args: Args) -> Result<ExitCode> {
         });
         let mut reports = Vec::new();
         for i in 1..=args.runs {
-            let id = format!("{stamp}-{}-{i}", args.cluster);
+            let id = format!("{series}-{i}");
             let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
             let printer = tokio::spawn(async move {
                 while let Some(ev) = rx.recv().await {
@@ -131,60 +127,23 @@ pub fn failover(global: &Global, args: Args) -> Result<ExitCode> {
         reports
     });
     let command = std::env::args().collect::<Vec<_>>().join(" ");
-    let (md_path, dir) = match &args.report {
-        Some(f) => (f.clone(), f.parent().map(PathBuf::from).unwrap_or_default()),
-        None => {
-            let d = paths
-                .state
-                .join("failover")
-                .join(format!("{stamp}-{}", args.cluster));
-            (d.join("report.md"), d)
-        }
-    };
-    if !dir.as_os_str().is_empty() {
-        std::fs::create_dir_all(&dir)?;
-    }
-    std::fs::write(&md_path, report::markdown(&reports, &command))?;
-    let json_path = md_path.with_extension("json");
-    // Operations as rows: thousands of them in a series.
-    let ops = |r: &RunReport| -> Vec<serde_json::Value> {
-        r.ops
-            .iter()
-            .map(|o| {
-                serde_json::json!([
-                    o.id,
-                    (o.start_ms * 10.0).round() / 10.0,
-                    (o.end_ms * 10.0).round() / 10.0,
-                    o.outcome,
-                    o.node,
-                    o.error
-                ])
-            })
-            .collect()
-    };
-    let json = serde_json::json!({
-        "command": command,
-        "ops_columns": ["id", "start_ms", "end_ms", "outcome", "node", "error"],
-        "runs": reports.iter().map(|r| serde_json::json!({ "report": r, "ops": ops(r), "samples": r.samples })).collect::<Vec<_>>(),
-    });
-    std::fs::write(&json_path, serde_json::to_string(&json)?)?;
-    let mut svgs = Vec::new();
-    for (i, r) in reports.iter().enumerate() {
-        let path = if reports.len() == 1 {
-            md_path.with_extension("svg")
-        } else {
-            md_path.with_extension(format!("run{}.svg", i + 1))
-        };
-        std::fs::write(&path, report::svg(r))?;
-        svgs.push(path.display().to_string());
-    }
+    let md_path = args
+        .report
+        .clone()
+        .unwrap_or_else(|| save::default_report(&paths.state, &series));
+    let written = save::write(&reports, &command, &md_path).map_err(|e| eyre!(e))?;
     if args.json {
-        outln!("{}", serde_json::to_string(&json)?);
+        outln!("{}", serde_json::to_string(&written.document)?);
     }
+    let svgs: Vec<String> = written
+        .svgs
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
     outln!(
         "report: {} (and {}, {})",
-        md_path.display(),
-        json_path.display(),
+        written.markdown.display(),
+        written.json.display(),
         svgs.join(", ")
     );
     let failed = reports

@@ -167,6 +167,7 @@ fn console(global: &Global) -> Result<ExitCode> {
         theme: global.theme.clone(),
         readonly: global.readonly,
         paths: Paths::from_env().map_err(|e| eyre!(e))?,
+        lab: global.lab,
     };
     let app = crate::tui::prepare(fleet, &opts).map_err(|e| eyre!(e))?;
     remote::runtime()?.block_on(crate::tui::run(app, pool, opts.paths))?;

@@ -22,6 +22,14 @@ pub enum FaultKind {
 }
 
 impl FaultKind {
+    pub const ALL: [FaultKind; 5] = [
+        FaultKind::Stop,
+        FaultKind::Kill,
+        FaultKind::Partition,
+        FaultKind::Freeze,
+        FaultKind::Crash,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             FaultKind::Stop => "stop",

@@ -7,4 +7,5 @@ pub mod ledger;
 pub mod measure;
 pub mod report;
 pub mod run;
+pub mod save;
 pub mod workload;

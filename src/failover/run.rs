@@ -52,12 +52,27 @@ pub struct Event {
     pub what: String,
 }
 
+/// The moments a live view marks on its timeline.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mark {
+    /// The target and the leader it had when the run began.
+    Target {
+        host: String,
+        leader: String,
+    },
+    Injected,
+    Healed,
+    NewLeader(String),
+    Rejoined,
+}
+
 /// What a run tells as it goes.
 #[derive(Debug, Clone)]
 pub enum Progress {
     Event(Event),
     Op(Op),
     Sample(Sample),
+    Mark(f64, Mark),
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -112,6 +127,10 @@ struct Live {
 }
 
 impl Live {
+    fn mark(&self, mark: Mark) {
+        let _ = self.tx.send(Progress::Mark(self.clock.ms(), mark));
+    }
+
     fn say(&mut self, what: String) {
         let e = Event {
             at_ms: self.clock.ms(),
@@ -214,6 +233,10 @@ async fn body(
         return Err(format!("{target} is not a host of {}", cluster.name));
     }
     report.target = Some(target.clone());
+    live.mark(Mark::Target {
+        host: target.clone(),
+        leader: old_leader.clone(),
+    });
     let plan = fault::plan(spec.fault, fleet, cluster, &target, ctx.lab)?;
 
     // The client path.
@@ -316,6 +339,7 @@ async fn body(
                         && smp.leader.as_ref().is_some_and(|l| *l != old_leader)
                     {
                         elected = Some(Instant::now());
+                        live.mark(Mark::NewLeader(smp.leader.clone().unwrap_or_default()));
                     }
                     if healed.is_some() && rejoined.is_none() {
                         // Without a failover the old leader's way back is to lead again.
@@ -324,6 +348,7 @@ async fn body(
                             && smp.target.as_ref().is_some_and(|t| t.1);
                         if smp.target_follows || leads {
                             rejoined = Some(Instant::now());
+                            live.mark(Mark::Rejoined);
                             live.say(format!("{target} {} again", if leads { "leads" } else { "follows" }));
                         }
                     }
@@ -358,6 +383,7 @@ async fn body(
                         break;
                     }
                     report.inject_ms = Some(live.clock.ms());
+                    live.mark(Mark::Injected);
                     live.say(format!("{} injected on {target}", plan.kind.name()));
                 } else if let Some(at) = injected && healed.is_none() {
                     let settled = elected.is_some_and(|e| now - e >= SETTLE);
@@ -494,6 +520,7 @@ async fn heal(
         Ok(()) => {
             ledger.remove(&entry.id)?;
             report.heal_ms = Some(live.clock.ms());
+            live.mark(Mark::Healed);
             live.say(format!("{} healed on {}", entry.fault, entry.host));
             Ok(())
         }

@@ -48,6 +48,8 @@ pub enum Request {
     Execute(ConfirmedAction),
     /// Stop the module run in progress (its remote commands; logs are kept).
     CancelRun,
+    /// Stop the failover test in progress: heal its fault now, then read back.
+    StopFailover,
     /// Write these lines to a file in the state dir and say where.
     Save {
         name: String,
@@ -162,6 +164,12 @@ pub struct App {
     pub history: Vec<String>,
     pub marked: BTreeSet<String>,
     pub confirm: Option<ConfirmAction>,
+    /// Choosing a failover test (before its confirmation).
+    pub picker: Option<super::failpick::Picker>,
+    /// The failover test running or last run (its view).
+    pub failover: Option<super::failstate::FailoverView>,
+    /// The fleet is kbz's lab (the crash fault needs it).
+    pub lab: bool,
     /// A one-line answer to the last command or action, until the next key.
     pub status: Option<String>,
     pub layout: Layout,
@@ -233,6 +241,9 @@ impl App {
             history: Vec::new(),
             marked: BTreeSet::new(),
             confirm: None,
+            picker: None,
+            failover: None,
+            lab: false,
             status: None,
             layout: Layout::default(),
         }
@@ -411,7 +422,12 @@ impl App {
 
     /// Asks for confirmation of a dangerous action; refused outright in `--readonly`.
     pub fn confirm(&mut self, pending: Pending) {
-        if self.readonly && matches!(pending, Pending::Run { .. } | Pending::Modules { .. }) {
+        if self.readonly
+            && matches!(
+                pending,
+                Pending::Run { .. } | Pending::Modules { .. } | Pending::Failover { .. }
+            )
+        {
             self.status = Some("refused: kbz runs --readonly".into());
             return;
         }
@@ -447,6 +463,9 @@ impl App {
                 self.host = 0;
             }
             Action::Quit if self.focus == Context::Pane => self.focus = Context::Grid,
+            Action::PickFailover => self.pick_failover(),
+            Action::CloseFailover => self.close_failover(),
+            Action::NextPane if self.focus == Context::Failover => self.focus = Context::Grid,
             Action::Quit => self.quit = true,
             Action::ToggleHelp => self.show_help = true,
             Action::Command => self.start_prompt(PromptKind::Command),
@@ -479,6 +498,24 @@ impl App {
             }
             Action::ClosePane => self.close_pane(),
             _ => self.pane_action(action, height),
+        }
+    }
+
+    /// Esc in the Failover view: a running test is stopped (healed); a finished one's view
+    /// closes.
+    fn close_failover(&mut self) {
+        match self.failover.as_mut() {
+            Some(v) if v.running() => {
+                if !v.stopping {
+                    v.stopping = true;
+                    self.requests.push(Request::StopFailover);
+                }
+                self.status = Some("stopping the test: healing the fault now".into());
+            }
+            _ => {
+                self.failover = None;
+                self.focus = Context::Grid;
+            }
         }
     }
 

@@ -17,6 +17,14 @@ pub enum Pending {
         install: bool,
         wipes: String,
     },
+    /// A failover test: one fault on one host, healed whatever happens.
+    Failover {
+        cluster: String,
+        fault: crate::failover::fault::FaultKind,
+        /// A host, or None for the leader.
+        target: Option<String>,
+        force: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,6 +105,28 @@ impl ConfirmAction {
                     body.push(format!("cleanup wipes: {wipes}"));
                 }
                 (what, body, name.clone())
+            }
+            Pending::Failover {
+                cluster,
+                fault,
+                target,
+                force,
+            } => {
+                let on = target
+                    .as_deref()
+                    .map_or("its current leader".to_string(), |t| format!("host {t}"));
+                let mut body = vec![
+                    format!(
+                        "{} on {on}, while a client writes through the",
+                        fault.name()
+                    ),
+                    "client path; the fault is healed whatever happens (Esc".into(),
+                    "stops the test at once), then every write is read back.".into(),
+                ];
+                if *force {
+                    body.push("FORCED: runs even if the preflight says it cannot fail over".into());
+                }
+                (format!("failover test on {cluster}"), body, cluster.clone())
             }
         };
         ConfirmAction {

@@ -18,6 +18,10 @@ pub const COMMANDS: &[(&str, &str)] = &[
         "follow marked / selected hosts",
     ),
     ("run COMMAND", "run on marked / selected hosts (confirmed)"),
+    (
+        "failover [CLUSTER] [FAULT] [HOST]",
+        "failover test: stop kill partition freeze crash",
+    ),
     ("filter REGEX", "filter the grid (empty: clear)"),
     ("theme [NAME]", "switch theme (alone: list them)"),
     ("save", "save the log pane"),
@@ -42,6 +46,10 @@ impl App {
                     self.requests.push(super::app::Request::Execute(done));
                 }
             }
+            return true;
+        }
+        if self.picker.is_some() {
+            self.picker_key(key);
             return true;
         }
         let Some(prompt) = self.prompt.as_mut() else {
@@ -169,6 +177,7 @@ impl App {
                     });
                 }
             }
+            "failover" | "fo" => self.failover_command(rest),
             "filter" => {
                 self.filter = (!rest.is_empty()).then(|| Filter::new(rest));
                 self.host = 0;

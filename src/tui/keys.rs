@@ -62,6 +62,10 @@ pub enum Action {
     InstallFrom,
     /// Modules tab: clean the selected module up.
     CleanupModule,
+    /// Choose a failover test on the selected cluster (or show the one running).
+    PickFailover,
+    /// Failover view: stop the test (healing its fault), or close the finished one.
+    CloseFailover,
 }
 
 /// Where a binding applies. Global bindings apply everywhere unless the focused view binds
@@ -71,6 +75,7 @@ pub enum Context {
     Global,
     Grid,
     Pane,
+    Failover,
 }
 
 impl Context {
@@ -79,6 +84,7 @@ impl Context {
             Context::Global => "global",
             Context::Grid => "grid",
             Context::Pane => "pane",
+            Context::Failover => "failover",
         }
     }
 }
@@ -127,6 +133,8 @@ const DEFAULTS: &[(C, &str, &str, A, &str, bool)] = &[
     (C::Grid, "row_up", "K pgup", A::HostRowUp, "host one row up", false),
     (C::Grid, "trust_key", "a", A::TrustHostKey, "accept an unknown host key (shows it first)", false),
     (C::Grid, "run", "!", A::RunCommand, "run a command (confirmed)", true),
+    (C::Grid, "failover", "F", A::PickFailover, "failover test on this cluster (confirmed)", true),
+    (C::Failover, "stop_failover", "x esc", A::CloseFailover, "stop the test and heal now; once done, close", true),
     (C::Global, "close_pane", "x", A::ClosePane, "close the pane (stops its streams)", false),
     (C::Pane, "search", "/", A::Search, "search (n / N: next / previous)", true),
     (C::Pane, "next_match", "n", A::NextMatch, "next match", false),
@@ -167,7 +175,11 @@ impl Keymap {
                 hint,
                 dangerous: matches!(
                     action,
-                    A::RunCommand | A::InstallModule | A::InstallFrom | A::CleanupModule
+                    A::RunCommand
+                        | A::InstallModule
+                        | A::InstallFrom
+                        | A::CleanupModule
+                        | A::PickFailover
                 ),
             })
             .collect();

@@ -5,6 +5,10 @@
 mod app;
 mod cmdlog;
 mod confirm;
+mod failpick;
+mod failrun;
+mod failstate;
+mod failview;
 mod grid;
 mod input;
 mod keys;
@@ -41,6 +45,8 @@ pub struct Options {
     pub theme: Option<String>,
     pub readonly: bool,
     pub paths: Paths,
+    /// The fleet is kbz's lab (offers the host crash fault).
+    pub lab: bool,
 }
 
 /// Everything that can fail before the screen is taken: the user's key bindings, theme and
@@ -53,6 +59,7 @@ pub fn prepare(fleet: Fleet, opts: &Options) -> Result<App, String> {
     app.theme = themes.load(&config.theme_for(opts.theme.as_deref(), &app.fleet.env))?;
     app.themes = Some(themes);
     app.readonly = opts.readonly;
+    app.lab = opts.lab;
     let catalogue = crate::modules::Catalogue::for_config(&opts.paths.config)?;
     app.modules =
         modview::ModulesView::new(&catalogue, &crate::modules::record::list(&opts.paths.state));
@@ -93,10 +100,11 @@ pub async fn run(mut app: App, pool: Pool, paths: Paths) -> std::io::Result<()> 
         log::error!(target: "probe", "{e}; probing without it");
         Default::default()
     });
+    let fleet_arc = std::sync::Arc::new(app.fleet.clone());
     watchers.extend(crate::engine::prober::spawn(
         &pool,
-        std::sync::Arc::new(app.fleet.clone()),
-        config,
+        fleet_arc.clone(),
+        config.clone(),
         Duration::from_secs(1),
         probe_tx,
     ));
@@ -131,6 +139,7 @@ pub async fn run(mut app: App, pool: Pool, paths: Paths) -> std::io::Result<()> 
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut streams = streams::Streams::default();
     let mut module_run: Option<modrun::ModuleRun> = None;
+    let mut failover_run: Option<failrun::FailoverRun> = None;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let result = loop {
         for request in std::mem::take(&mut app.requests) {
@@ -153,6 +162,52 @@ pub async fn run(mut app: App, pool: Pool, paths: Paths) -> std::io::Result<()> 
                     if let Some(r) = module_run.as_mut() {
                         r.cancel();
                     }
+                }
+                Request::StopFailover => {
+                    if let Some(r) = failover_run.as_ref() {
+                        r.cancel();
+                    }
+                }
+                Request::Execute(ref done)
+                    if let confirm::Pending::Failover {
+                        cluster,
+                        fault,
+                        target,
+                        force,
+                    } = done.pending() =>
+                {
+                    if failover_run.as_ref().is_some_and(|r| !r.finished()) {
+                        app.status = Some("a failover test is running: one at a time".into());
+                        continue;
+                    }
+                    let ctx = crate::failover::run::Ctx {
+                        pool: pool.clone(),
+                        fleet: fleet_arc.clone(),
+                        config: config.clone(),
+                        paths: paths.clone(),
+                        lab: app.lab,
+                    };
+                    let technology = app
+                        .fleet
+                        .clusters
+                        .iter()
+                        .find(|c| c.name == *cluster)
+                        .map_or("", |c| c.technology.label());
+                    app.failover = Some(failstate::FailoverView::new(
+                        cluster,
+                        technology,
+                        *fault,
+                        target.clone(),
+                    ));
+                    app.focus = keys::Context::Failover;
+                    app.fullscreen = false;
+                    failover_run = Some(failrun::start(
+                        ctx,
+                        cluster.clone(),
+                        *fault,
+                        target.clone(),
+                        *force,
+                    ));
                 }
                 other => {
                     if let Some(run) = streams.handle(other, &mut app, &pool, &paths) {
@@ -223,6 +278,19 @@ pub async fn run(mut app: App, pool: Pool, paths: Paths) -> std::io::Result<()> 
                     }
                 }
             }
+            Some(msg) = async {
+                match failover_run.as_mut() {
+                    Some(r) => r.rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                failrun::apply(&mut app, msg);
+                if let Some(run) = failover_run.as_mut() {
+                    while let Ok(msg) = run.rx.try_recv() {
+                        failrun::apply(&mut app, msg);
+                    }
+                }
+            }
             Some((host, ev)) = streams.next() => {
                 // Ingest everything queued before drawing: the screen never makes a stream
                 // wait, and a burst costs one frame.
@@ -236,6 +304,17 @@ pub async fn run(mut app: App, pool: Pool, paths: Paths) -> std::io::Result<()> 
         }
     };
     give_back_terminal();
+    // Never leave with a fault in: stop the test and wait for its heal.
+    if let Some(r) = failover_run
+        && !r.finished()
+    {
+        eprintln!("kbz: stopping the failover test: healing its fault before exiting…");
+        r.stop_and_wait().await;
+        eprintln!(
+            "kbz: healed; the report is in {}",
+            paths.state.join("failover").display()
+        );
+    }
     for w in watchers {
         w.abort();
     }
@@ -321,6 +400,8 @@ fn clock() -> String {
     format!("{} UTC", stamp.get(11..19).unwrap_or(&stamp))
 }
 
+#[cfg(test)]
+mod failtests;
 #[cfg(test)]
 mod tests;
 

@@ -15,13 +15,13 @@ use ratatui::backend::TestBackend;
 use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
-fn fleet() -> Fleet {
+pub(super) fn fleet() -> Fleet {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("servers.example.tsv");
     let inv = Inventory::load(&path).unwrap();
     Fleet::new(&inv, None, &RuleSet::builtin()).unwrap()
 }
 
-fn app() -> App {
+pub(super) fn app() -> App {
     let mut app = App::new(fleet());
     let names: Vec<String> = app.fleet.hosts.iter().map(|h| h.hostname.clone()).collect();
     for (i, name) in names.into_iter().enumerate() {
@@ -48,7 +48,7 @@ fn app() -> App {
 
 /// Keys as the event loop routes them: to a prompt or popup while one is open, else through
 /// the keymap in the focused context.
-fn press(app: &mut App, keys: &[KeyCode]) {
+pub(super) fn press(app: &mut App, keys: &[KeyCode]) {
     for k in keys {
         if app.on_text_key(*k) {
             continue;
@@ -62,19 +62,19 @@ fn press(app: &mut App, keys: &[KeyCode]) {
     }
 }
 
-fn typed(app: &mut App, text: &str) {
+pub(super) fn typed(app: &mut App, text: &str) {
     let keys: Vec<KeyCode> = text.chars().map(KeyCode::Char).collect();
     press(app, &keys);
 }
 
-fn render(app: &mut App, w: u16, h: u16) -> String {
+pub(super) fn render(app: &mut App, w: u16, h: u16) -> String {
     let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
     t.draw(|f| view::draw(f, app, "12:00:00 UTC")).unwrap();
     format!("{}", t.backend())
 }
 
 /// Both sizes of one view, under one name.
-fn snap(app: &mut App, name: &str) {
+pub(super) fn snap(app: &mut App, name: &str) {
     insta::assert_snapshot!(format!("{name}_160x45"), render(app, 160, 45));
     insta::assert_snapshot!(format!("{name}_80x24"), render(app, 80, 24));
 }

@@ -23,7 +23,9 @@ pub fn draw(f: &mut Frame, app: &mut App, clock: &str) {
     app.layout.tiles.clear();
     app.layout.pane = Rect::default();
     app.layout.groups = Rect::default();
-    if app.fullscreen {
+    if app.focus == Context::Failover && app.failover.is_some() {
+        super::failview::draw(f, app, body);
+    } else if app.fullscreen {
         if app.focus == Context::Pane {
             panes::draw(f, app, body);
         } else {
@@ -53,6 +55,9 @@ pub fn draw(f: &mut Frame, app: &mut App, clock: &str) {
     draw_bottom(f, app, bottom);
     if app.show_help {
         draw_help(f, app, body);
+    }
+    if app.picker.is_some() {
+        super::failview::draw_picker(f, app, body);
     }
     if app.confirm.is_some() {
         draw_confirm(f, app, body);
@@ -230,7 +235,7 @@ fn draw_bottom(f: &mut Frame, app: &App, area: Rect) {
     f.render_widget(Paragraph::new(line), area);
 }
 
-fn centred(area: Rect, width: u16, height: u16) -> Rect {
+pub(super) fn centred(area: Rect, width: u16, height: u16) -> Rect {
     let (w, h) = (width.min(area.width), height.min(area.height));
     Rect::new(
         area.x + (area.width - w) / 2,
@@ -253,6 +258,7 @@ fn draw_help(f: &mut Frame, app: &App, area: Rect) {
         (0, Context::Global, "everywhere"),
         (0, Context::Grid, "grid"),
         (1, Context::Pane, "panes"),
+        (1, Context::Failover, "failover view"),
     ] {
         columns[col].push(section(name));
         for b in app.keymap.bindings.iter().filter(|b| b.context == ctx) {

@@ -71,26 +71,6 @@ fn assert_failed_over(name: &str, r: &Value, stdout: &str, within_s: f64) {
     );
 }
 
-fn ledger() -> Vec<Value> {
-    match std::fs::read_to_string(state_home().join("kbz/faults/lab.json")) {
-        Ok(t) => serde_json::from_str::<Value>(&t)
-            .unwrap()
-            .as_array()
-            .unwrap()
-            .clone(),
-        Err(_) => Vec::new(),
-    }
-}
-
-fn active(host: &str, unit: &str) -> bool {
-    let out = openssh(
-        &ip_of(&lab_hosts(), host),
-        &format!("systemctl is-active {unit}"),
-        5,
-    );
-    String::from_utf8_lossy(&out.stdout).trim() == "active"
-}
-
 /// Starts a failover and returns it once it says the fault is in, with the target's name.
 // The caller signals and waits for the child it gets back.
 #[allow(clippy::zombie_processes)]

@@ -5,55 +5,16 @@
 //! root and tmux (installed by .ci/setup).
 
 mod common;
+use common::tmux::{Tmux, console_line};
 use common::*;
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-const SESSION: &str = "kbz-e2e";
-
-fn tmux(args: &[&str]) -> String {
-    let out = Command::new("tmux")
-        .args(args)
-        .output()
-        .expect("tmux (apt-get install -y tmux)");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn screen() -> String {
-    tmux(&["capture-pane", "-p", "-t", SESSION])
-}
-
-fn wait_screen(what: &str, timeout: Duration, f: impl Fn(&str) -> bool) -> Duration {
-    let start = Instant::now();
-    loop {
-        let s = screen();
-        if f(&s) {
-            return start.elapsed();
-        }
-        assert!(
-            start.elapsed() < timeout,
-            "timed out waiting for {what}; screen:\n{s}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 #[test]
 fn console_in_tmux_against_the_lab() {
     require_lab_prerequisites();
     kbz_ok(&["lab", "up"]);
-    let _ = tmux(&["kill-session", "-t", SESSION]);
-    tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        SESSION,
-        "-x",
-        "160",
-        "-y",
-        "45",
-        "bash --norc --noprofile",
-    ]);
+    let t = Tmux::start("kbz-e2e", 160, 45);
     // One host's key is missing from known_hosts: the console says so and, once the operator
     // has seen the fingerprint and accepted it, records it and connects.
     let known = state_home().join("kbz/lab/known_hosts");
@@ -65,22 +26,16 @@ fn console_in_tmux_against_the_lab() {
         .collect();
     assert_ne!(full, without, "redis-02 is in the lab's known_hosts");
     std::fs::write(&known, without).unwrap();
-    let cmd = format!(
-        "XDG_STATE_HOME={} XDG_CONFIG_HOME={} {} --lab; echo KBZ-EXIT-$?",
-        state_home().display(),
-        config_home().display(),
-        env!("CARGO_BIN_EXE_kbz")
-    );
-    tmux(&["send-keys", "-t", SESSION, &cmd, "Enter"]);
-    wait_screen("redis-02's key unknown", Duration::from_secs(30), |s| {
+    t.keys(&[&console_line(true), "Enter"]);
+    t.wait("redis-02's key unknown", Duration::from_secs(30), |s| {
         s.contains("14 up · 1 down") && s.contains("host key unknown (a)")
     });
-    tmux(&["send-keys", "-t", SESSION, ":host redis-02", "Enter", "a"]);
-    wait_screen("the fingerprint", Duration::from_secs(3), |s| {
+    t.keys(&[":host redis-02", "Enter", "a"]);
+    t.wait("the fingerprint", Duration::from_secs(3), |s| {
         s.contains("accept redis-02's host key") && s.contains("SHA256:")
     });
-    tmux(&["send-keys", "-t", SESSION, "y"]);
-    wait_screen("all 15 lab hosts up", Duration::from_secs(30), |s| {
+    t.keys(&["y"]);
+    t.wait("all 15 lab hosts up", Duration::from_secs(30), |s| {
         s.contains("15 up · 0 down")
     });
     let recorded = std::fs::read_to_string(&known).unwrap();
@@ -88,11 +43,11 @@ fn console_in_tmux_against_the_lab() {
         recorded.lines().any(|l| l.starts_with("redis-02,")),
         "key recorded"
     );
-    tmux(&["send-keys", "-t", SESSION, ":host db-master-01", "Enter"]);
+    t.keys(&[":host db-master-01", "Enter"]);
 
     // The first host's journal in the log pane; a line written there appears live.
-    tmux(&["send-keys", "-t", SESSION, "Enter"]);
-    wait_screen("the log pane", Duration::from_secs(10), |s| {
+    t.keys(&["Enter"]);
+    t.wait("the log pane", Duration::from_secs(10), |s| {
         s.contains("db-master-01 · journal · following")
     });
     let hosts = lab_hosts();
@@ -102,30 +57,22 @@ fn console_in_tmux_against_the_lab() {
             .status
             .success()
     );
-    wait_screen("the logger line", Duration::from_secs(5), |s| {
+    t.wait("the logger line", Duration::from_secs(5), |s| {
         s.contains("kbz-e2e[") && s.contains("first-line-from-the-lab")
     });
     // Search it: the view stops following and the search shows in the pane's title; G
     // follows again, Esc gives the keys back to the grid.
-    tmux(&[
-        "send-keys",
-        "-t",
-        SESSION,
-        "Tab",
-        "/",
-        "first-line",
-        "Enter",
-    ]);
-    wait_screen("the search", Duration::from_secs(3), |s| {
+    t.keys(&["Tab", "/", "first-line", "Enter"]);
+    t.wait("the search", Duration::from_secs(3), |s| {
         s.contains("PAUSED") && s.contains("/first-line ") && s.contains("first-line-from-the-lab")
     });
-    tmux(&["send-keys", "-t", SESSION, "G", "Escape"]);
-    wait_screen("following again", Duration::from_secs(3), |s| {
+    t.keys(&["G", "Escape"]);
+    t.wait("following again", Duration::from_secs(3), |s| {
         s.contains("db-master-01 · journal · following")
     });
 
     kbz_ok(&["lab", "fault", "queue-01", "cut"]);
-    let took = wait_screen("queue-01 down", Duration::from_secs(5), |s| {
+    let took = t.wait("queue-01 down", Duration::from_secs(5), |s| {
         s.contains("14 up · 1 down") && s.contains("down: no answer")
     });
     eprintln!("cut seen on screen after {took:?}");
@@ -139,85 +86,57 @@ fn console_in_tmux_against_the_lab() {
         .status
         .success()
     );
-    wait_screen("the second logger line", Duration::from_secs(5), |s| {
+    t.wait("the second logger line", Duration::from_secs(5), |s| {
         s.contains("second-line-while-queue-01-is-cut")
     });
     kbz_ok(&["lab", "fault", "queue-01", "restore"]);
-    wait_screen("queue-01 back up", Duration::from_secs(15), |s| {
+    t.wait("queue-01 back up", Duration::from_secs(15), |s| {
         s.contains("15 up · 0 down")
     });
 
     // A confirmed command: its output in the pane, its exit in the command log.
-    tmux(&[
-        "send-keys",
-        "-t",
-        SESSION,
-        ":run echo ran-on-$(hostname)",
-        "Enter",
-    ]);
-    wait_screen("the confirmation", Duration::from_secs(3), |s| {
+    t.keys(&[":run echo ran-on-$(hostname)", "Enter"]);
+    t.wait("the confirmation", Duration::from_secs(3), |s| {
         s.contains("run on db-master-01") && s.contains("do it")
     });
-    tmux(&["send-keys", "-t", SESSION, "y"]);
-    wait_screen("the command's output", Duration::from_secs(5), |s| {
+    t.keys(&["y"]);
+    t.wait("the command's output", Duration::from_secs(5), |s| {
         s.contains("ran-on-db-master-01") && s.contains("ended")
     });
-    tmux(&["send-keys", "-t", SESSION, "Tab", "Tab"]);
-    wait_screen("the command log", Duration::from_secs(3), |s| {
+    t.keys(&["Tab", "Tab"]);
+    t.wait("the command log", Duration::from_secs(3), |s| {
         s.contains("exit 0") && s.contains("echo ran-on-$(hostname)")
     });
-    tmux(&["send-keys", "-t", SESSION, "Escape"]);
+    t.keys(&["Escape"]);
 
     // Close the pane, then the rabbitmq cluster alone.
-    tmux(&[
-        "send-keys",
-        "-t",
-        SESSION,
-        "x",
-        ":cluster rabbitmq",
-        "Enter",
-    ]);
-    wait_screen("the rabbitmq cluster", Duration::from_secs(3), |s| {
+    t.keys(&["x", ":cluster rabbitmq", "Enter"]);
+    t.wait("the rabbitmq cluster", Duration::from_secs(3), |s| {
         s.contains("rabbitmq · RabbitMQ")
     });
 
-    tmux(&["send-keys", "-t", SESSION, "q"]);
-    wait_screen("kbz to exit", Duration::from_secs(5), |s| {
+    t.keys(&["q"]);
+    t.wait("kbz to exit", Duration::from_secs(5), |s| {
         s.contains("KBZ-EXIT-0")
     });
-    assert_eq!(
-        tmux(&["display-message", "-p", "-t", SESSION, "#{alternate_on}"]).trim(),
-        "0",
-        "terminal restored"
-    );
+    assert!(!t.alternate(), "terminal restored");
 
     // ctrl-z gives the terminal back to the shell, `fg` takes it again, SIGTERM quits cleanly.
     let bin = env!("CARGO_BIN_EXE_kbz");
-    let cmd = format!(
-        "XDG_STATE_HOME={} XDG_CONFIG_HOME={} {bin} --lab",
-        state_home().display(),
-        config_home().display()
-    );
-    tmux(&["send-keys", "-t", SESSION, &cmd, "Enter"]);
-    wait_screen("the console again", Duration::from_secs(30), |s| {
+    t.keys(&[&console_line(false), "Enter"]);
+    t.wait("the console again", Duration::from_secs(30), |s| {
         s.contains("15 up · 0 down")
     });
-    tmux(&["send-keys", "-t", SESSION, "C-z"]);
-    wait_screen("the job stopped", Duration::from_secs(5), |s| {
+    t.keys(&["C-z"]);
+    t.wait("the job stopped", Duration::from_secs(5), |s| {
         s.contains("Stopped")
     });
-    assert_eq!(
-        tmux(&["display-message", "-p", "-t", SESSION, "#{alternate_on}"]).trim(),
-        "0"
-    );
-    tmux(&["send-keys", "-t", SESSION, "clear; fg", "Enter"]);
-    wait_screen("the console resumed", Duration::from_secs(10), |s| {
+    assert!(!t.alternate());
+    t.keys(&["clear; fg", "Enter"]);
+    t.wait("the console resumed", Duration::from_secs(10), |s| {
         s.contains("15 up · 0 down")
     });
-    assert_eq!(
-        tmux(&["display-message", "-p", "-t", SESSION, "#{alternate_on}"]).trim(),
-        "1"
-    );
+    assert!(t.alternate());
     let pid = Command::new("pgrep")
         .args(["-n", "-f", &format!("{bin} --lab")])
         .output()
@@ -236,12 +155,8 @@ fn console_in_tmux_against_the_lab() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert_eq!(
-        tmux(&["display-message", "-p", "-t", SESSION, "#{alternate_on}"]).trim(),
-        "0",
-        "terminal restored after SIGTERM"
-    );
+    assert!(!t.alternate(), "terminal restored after SIGTERM");
 
-    let _ = tmux(&["kill-session", "-t", SESSION]);
+    t.kill();
     kbz_ok(&["lab", "down"]);
 }

@@ -85,10 +85,10 @@ pub fn failover(global: &Global, args: Args) -> Result<ExitCode> {
     };
     let series = save::series_id(&args.cluster);
     let reports: Vec<RunReport> = rt.block_on(async {
-        let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
+        let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(None);
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
-                let _ = cancel_tx.send(true);
+                let _ = cancel_tx.send(Some("Ctrl-C"));
             }
         });
         let mut reports = Vec::new();
@@ -114,7 +114,7 @@ pub fn failover(global: &Global, args: Args) -> Result<ExitCode> {
             let r = run(&ctx, &spec, &id, tx, cancel_rx.clone()).await;
             let _ = printer.await;
             outln!("  verdict: {}", r.verdict);
-            let stop = *cancel_rx.borrow() || !r.completed;
+            let stop = cancel_rx.borrow().is_some() || !r.completed;
             reports.push(r);
             if stop {
                 break;

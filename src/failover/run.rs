@@ -148,7 +148,7 @@ pub async fn run(
     spec: &Spec,
     run_id: &str,
     progress: mpsc::UnboundedSender<Progress>,
-    mut cancel: watch::Receiver<bool>,
+    mut cancel: watch::Receiver<Option<&'static str>>,
 ) -> RunReport {
     let clock = Clock(Instant::now());
     let mut live = Live {
@@ -193,7 +193,7 @@ async fn body(
     spec: &Spec,
     live: &mut Live,
     report: &mut RunReport,
-    cancel: &mut watch::Receiver<bool>,
+    cancel: &mut watch::Receiver<Option<&'static str>>,
 ) -> Result<(), String> {
     let fleet = &ctx.fleet;
     let cluster = fleet
@@ -361,7 +361,8 @@ async fn body(
                 }
             }
             _ = cancel.changed() => {
-                outcome = Err("cancelled (Ctrl-C)".into());
+                let by = cancel.borrow().unwrap_or("its caller went away");
+                outcome = Err(format!("cancelled ({by})"));
                 break;
             }
             _ = tick.tick() => {

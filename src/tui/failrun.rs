@@ -22,24 +22,31 @@ pub enum FailMsg {
 
 pub struct FailoverRun {
     pub rx: UnboundedReceiver<FailMsg>,
-    cancel: watch::Sender<bool>,
+    cancel: watch::Sender<Option<&'static str>>,
     task: JoinHandle<()>,
 }
 
 impl FailoverRun {
     /// Stops the test: its fault is healed at once, then it measures and reports.
-    pub fn cancel(&self) {
-        let _ = self.cancel.send(true);
+    pub fn cancel(&self, by: &'static str) {
+        let _ = self.cancel.send(Some(by));
     }
 
     pub fn finished(&self) -> bool {
         self.task.is_finished()
     }
 
-    /// Stops the test and waits until its fault is healed and its report written.
-    pub async fn stop_and_wait(self) {
-        self.cancel();
+    /// Stops the test and waits until its fault is healed and its report written; says
+    /// what it ended with.
+    pub async fn stop_and_wait(mut self) -> Option<(String, Result<PathBuf, String>)> {
+        self.cancel("the console quit");
         let _ = self.task.await;
+        while let Ok(msg) = self.rx.try_recv() {
+            if let FailMsg::Done { report, written } = msg {
+                return Some((report.verdict, written));
+            }
+        }
+        None
     }
 }
 
@@ -51,7 +58,7 @@ pub fn start(
     force: bool,
 ) -> FailoverRun {
     let (tx, rx) = unbounded_channel();
-    let (cancel, cancel_rx) = watch::channel(false);
+    let (cancel, cancel_rx) = watch::channel(None);
     let spec = Spec {
         cluster,
         target,

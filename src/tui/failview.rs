@@ -248,7 +248,11 @@ fn draw_strip(f: &mut Frame, app: &App, v: &FailoverView, area: Rect) {
         *c = (*c).max(rank);
     }
     let first = v.ops.first().map(|o| cell(o.start_ms));
-    let now = cell(v.now_ms);
+    // Once the workload stopped, nothing after its last write is a gap.
+    let now = match (&v.finished, v.ops.last()) {
+        (Some(_), Some(last)) => cell(last.end_ms),
+        _ => cell(v.now_ms),
+    };
     let spans: Vec<Span> = cells
         .iter()
         .enumerate()

@@ -165,7 +165,7 @@ pub async fn run(mut app: App, pool: Pool, paths: Paths) -> std::io::Result<()> 
                 }
                 Request::StopFailover => {
                     if let Some(r) = failover_run.as_ref() {
-                        r.cancel();
+                        r.cancel("stopped from the console");
                     }
                 }
                 Request::Execute(ref done)
@@ -309,11 +309,15 @@ pub async fn run(mut app: App, pool: Pool, paths: Paths) -> std::io::Result<()> 
         && !r.finished()
     {
         eprintln!("kbz: stopping the failover test: healing its fault before exiting…");
-        r.stop_and_wait().await;
-        eprintln!(
-            "kbz: healed; the report is in {}",
-            paths.state.join("failover").display()
-        );
+        match r.stop_and_wait().await {
+            Some((verdict, Ok(report))) => {
+                eprintln!("kbz: {verdict}\nkbz: report {}", report.display())
+            }
+            Some((verdict, Err(e))) => {
+                eprintln!("kbz: {verdict}\nkbz: the report could not be written: {e}")
+            }
+            None => eprintln!("kbz: the test ended without a report"),
+        }
     }
     for w in watchers {
         w.abort();

@@ -3,6 +3,8 @@
 //! skip.
 #![allow(dead_code)]
 
+pub mod tmux;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
@@ -188,4 +190,26 @@ pub fn state_of(name: &str) -> String {
         .find(|(n, _)| n == name)
         .map(|(_, s)| s)
         .unwrap_or_else(|| panic!("{name} not in lab status"))
+}
+
+/// The faults the failover ledger of the tests' lab still lists.
+pub fn ledger() -> Vec<serde_json::Value> {
+    match std::fs::read_to_string(state_home().join("kbz/faults/lab.json")) {
+        Ok(t) => serde_json::from_str::<serde_json::Value>(&t)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// A systemd unit of a lab host is active (asked over OpenSSH).
+pub fn active(host: &str, unit: &str) -> bool {
+    let out = openssh(
+        &ip_of(&lab_hosts(), host),
+        &format!("systemctl is-active {unit}"),
+        5,
+    );
+    String::from_utf8_lossy(&out.stdout).trim() == "active"
 }

@@ -148,8 +148,9 @@ fn failover_from_the_console_is_followed_live_and_always_healed() {
     });
     assert_eq!(ledger().len(), 1, "the ledger keeps the fault");
     assert!(!active(&target, "redis-server"), "{target} still stopped");
-    t.keys(&["reset; clear", "Enter"]);
-    std::thread::sleep(Duration::from_secs(1));
+    // A killed program leaves its terminal raw: the operator opens another one.
+    t.kill();
+    let t = Tmux::start("kbz-failover-2", 160, 45);
     t.keys(&[&console_line(true), "Enter"]);
     wait_until(
         "the new console to heal the ledger",
@@ -163,6 +164,11 @@ fn failover_from_the_console_is_followed_live_and_always_healed() {
         Duration::from_secs(10),
         |s| s.contains(&format!("healed stop on {target}")),
     );
+    // Esc gives the keys back to the grid, q quits.
+    t.keys(&["Escape"]);
+    t.wait("the grid's keys", Duration::from_secs(3), |s| {
+        s.lines().last().is_some_and(|l| l.contains("filter hosts"))
+    });
     t.keys(&["q"]);
     t.wait("kbz to exit", Duration::from_secs(10), |s| {
         s.contains("KBZ-EXIT-0")

@@ -5,6 +5,7 @@
 pub mod fault;
 pub mod ledger;
 pub mod measure;
+pub mod rejoin;
 pub mod report;
 pub mod run;
 pub mod save;

@@ -5,6 +5,7 @@
 use super::fault::{self, FaultKind};
 use super::ledger::{self, Entry, Ledger};
 use super::measure::{Measures, Sample, measure};
+use super::rejoin;
 use super::workload::{self, Clock, Op, Writer};
 use crate::engine::prober::{self, ProbeEvent};
 use crate::inventory::{Fleet, FleetConfig, Technology};
@@ -113,9 +114,12 @@ fn sample(s: &ClusterStatus, target: &str, at_ms: f64) -> Sample {
         leader: s.leader.clone(),
         epoch: s.epoch,
         target: m.map(|m| (m.role.clone(), m.up)),
+        // Patroni 3.0 says "running" of a replica that cannot follow (its timeline forked
+        // off before pg_rewind): it follows once it is on the leader's timeline.
         target_follows: m.is_some_and(|m| {
             m.up && matches!(m.role.as_str(), "replica" | "sync standby" | "standby")
                 && matches!(m.state.as_str(), "streaming" | "running")
+                && m.epoch.is_none_or(|e| Some(e) == s.epoch)
         }),
     }
 }
@@ -317,6 +321,7 @@ async fn body(
     let mut elected: Option<Instant> = None;
     let mut rejoined: Option<Instant> = None;
     let mut last_leader = Some(old_leader.clone());
+    let (mut streaming, mut last_check) = (false, None::<Instant>);
     let mut outcome: Result<(), String> = Ok(());
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     loop {
@@ -327,7 +332,19 @@ async fn body(
             }
             Some(ev) = probe_rx.recv() => {
                 if let Ok(s) = &ev.status {
-                    let smp = sample(s, &target, live.clock.ms());
+                    let mut smp = sample(s, &target, live.clock.ms());
+                    // Patroni calls a replica "running" before pg_rewind: after the heal, the
+                    // old leader follows once its own WAL receiver streams (asked at most
+                    // once a second).
+                    if healed.is_some() && smp.target_follows
+                        && cluster.technology == Technology::Patroni && !streaming
+                    {
+                        if last_check.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                            last_check = Some(Instant::now());
+                            streaming = rejoin::streams(ctx, &target).await;
+                        }
+                        smp.target_follows = streaming;
+                    }
                     if smp.leader != last_leader {
                         live.say(format!("leader: {} -> {} ({} {})",
                             last_leader.as_deref().unwrap_or("none"),
@@ -421,7 +438,7 @@ async fn body(
     }
     if cluster.technology == Technology::Patroni && rejoined.is_some() {
         let since = injected.map_or(120, |i| i.elapsed().as_secs() + 5);
-        report.rejoined_by = rejoin_path(ctx, &target, since).await;
+        report.rejoined_by = rejoin::path(ctx, &target, since).await;
         if let Some(how) = &report.rejoined_by {
             live.say(format!("{target} rejoined by {how}"));
         }
@@ -460,46 +477,6 @@ async fn body(
         live.say(format!("after: {}", a.summary()));
     }
     outcome
-}
-
-/// What Patroni on the old leader did to follow again, from its journal since the fault.
-async fn rejoin_path(ctx: &Ctx, host: &str, since_s: u64) -> Option<String> {
-    let h = ctx.fleet.host(host)?;
-    let cmd = format!(
-        "journalctl -u patroni -o cat --since -{since_s}s --no-pager | \
-         grep -E 'pg_rewind exit code|running pg_rewind|trying to bootstrap|basebackup|replica has been created' | tail -5"
-    );
-    let mut exec = ctx
-        .pool
-        .exec_unlogged(&ctx.pool.target(h), &crate::ssh::ExecSpec::command(cmd))
-        .await
-        .ok()?;
-    let mut out = Vec::new();
-    while let Some(ev) = exec.next().await {
-        match ev {
-            crate::ssh::ExecEvent::Data(crate::ssh::Stream::Stdout, d) => out.extend_from_slice(&d),
-            crate::ssh::ExecEvent::Data(..) => {}
-            crate::ssh::ExecEvent::Exit { .. } => break,
-        }
-    }
-    Some(rejoin_from_log(&String::from_utf8_lossy(&out)))
-}
-
-/// pg_rewind (and its exit code), a full clone, or neither, from Patroni's log lines.
-pub fn rejoin_from_log(log: &str) -> String {
-    if let Some(code) = log
-        .lines()
-        .find_map(|l| l.split("pg_rewind exit code=").nth(1))
-    {
-        format!("pg_rewind (exit code {})", code.trim())
-    } else if log.contains("basebackup")
-        || log.contains("trying to bootstrap")
-        || log.contains("replica has been created")
-    {
-        "a full resync (basebackup)".into()
-    } else {
-        "following the new timeline (no rewind needed)".into()
-    }
 }
 
 async fn lab_fault(ctx: &Ctx, host: &str, fault: crate::lab::Fault) -> Result<(), String> {
@@ -577,25 +554,4 @@ pub fn verdict(r: &RunReport) -> String {
         parts.push(format!("stopped early: {e}"));
     }
     parts.join("; ")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::rejoin_from_log;
-
-    #[test]
-    fn how_the_old_leader_rejoined() {
-        // Lines as Patroni 3.0 logged them in the lab after a kill of the leader.
-        let rewound = "2026-11-28 20:20:00,537 INFO: running pg_rewind from db-slave-01\n\
-                       2026-11-28 20:20:01,355 INFO: pg_rewind exit code=0\n";
-        assert_eq!(rejoin_from_log(rewound), "pg_rewind (exit code 0)");
-        assert_eq!(
-            rejoin_from_log("INFO: trying to bootstrap from leader 'db-slave-01'\n"),
-            "a full resync (basebackup)"
-        );
-        assert_eq!(
-            rejoin_from_log(""),
-            "following the new timeline (no rewind needed)"
-        );
-    }
 }

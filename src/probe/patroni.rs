@@ -78,11 +78,13 @@ pub fn status(
         .iter()
         .find(|m| m.role == "leader" && m.state == "running")
         .map(|m| m.name.clone());
+    // Without a leader, the highest timeline a member is on: views compare by it.
     let epoch = c
         .members
         .iter()
         .find(|m| m.role == "leader")
-        .and_then(|m| m.timeline);
+        .and_then(|m| m.timeline)
+        .or_else(|| c.members.iter().filter_map(|m| m.timeline).max());
     if leader.is_none() {
         warnings.push(Warning {
             severity: Severity::Critical,

@@ -144,13 +144,13 @@ pub async fn probe(
     // Every member at once: a dead member must not hold the probe for its connect timeout.
     // Members can disagree for a moment after a failover (a Sentinel that has not heard yet,
     // a Patroni replica whose cached view is a loop old): of the answers that arrive within
-    // a short grace after the first, believe the one with a leader and the highest epoch.
+    // a short grace after the first, `believe` picks one.
     let mut racing: futures_util::stream::FuturesUnordered<_> = cluster
         .hosts
         .iter()
         .map(|on| probe_on(pool, fleet, config, cluster, on, &hosts, quick))
         .collect();
-    let mut best: Option<ClusterStatus> = None;
+    let mut views: Vec<ClusterStatus> = Vec::new();
     let mut errors = Vec::new();
     // What one member says about itself holds whichever view wins.
     let mut per_member: Vec<super::Warning> = Vec::new();
@@ -161,13 +161,10 @@ pub async fn probe(
             r = futures_util::StreamExt::next(&mut racing) => match r {
                 Some(Ok(s)) => {
                     per_member.extend(s.warnings.iter().filter(|w| sentinel::per_sentinel(w)).cloned());
-                    if best.is_none() {
+                    if views.is_empty() {
                         grace.as_mut().reset(tokio::time::Instant::now() + Duration::from_millis(300));
                     }
-                    let key = |x: &ClusterStatus| (x.leader.is_some(), x.epoch);
-                    if best.as_ref().is_none_or(|b| key(&s) > key(b)) {
-                        best = Some(s);
-                    }
+                    views.push(s);
                 }
                 Some(Err(e)) => errors.push(e),
                 None => break,
@@ -175,6 +172,7 @@ pub async fn probe(
             _ = &mut grace => break,
         }
     }
+    let mut best = believe(views);
     if let Some(b) = best.as_mut() {
         for w in per_member {
             if !b.warnings.contains(&w) {
@@ -189,6 +187,27 @@ pub async fn probe(
             errors.join("; ")
         )
     })
+}
+
+/// Of the members' views, the one with the highest epoch (a newer election); between views
+/// at the same epoch, the one most members share (a leader cut off from its peers names
+/// itself until it is demoted, alone); then the one with a leader. Arrival order never
+/// decides, so the poller does not flap between views.
+pub fn believe(views: Vec<ClusterStatus>) -> Option<ClusterStatus> {
+    let votes = |v: &ClusterStatus| {
+        views
+            .iter()
+            .filter(|o| o.leader == v.leader && o.epoch == v.epoch)
+            .count()
+    };
+    let key = |v: &ClusterStatus| (v.epoch, votes(v), v.leader.is_some());
+    let mut best: Option<&ClusterStatus> = None;
+    for v in &views {
+        if best.is_none_or(|b| key(v) > key(b)) {
+            best = Some(v);
+        }
+    }
+    best.cloned()
 }
 
 /// One member's view of its cluster.
@@ -382,4 +401,56 @@ async fn haproxy_status(
             })
             .collect(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::believe;
+    use crate::probe::ClusterStatus;
+
+    fn view(leader: Option<&str>, timeline: u64, from: &str) -> ClusterStatus {
+        ClusterStatus {
+            cluster: "postgres".into(),
+            technology: from.into(),
+            members: vec![],
+            leader: leader.map(str::to_string),
+            epoch_name: "timeline",
+            epoch: Some(timeline),
+            quorum: None,
+            warnings: vec![],
+            routes: Default::default(),
+        }
+    }
+
+    #[test]
+    fn the_highest_epoch_wins_then_the_view_most_members_share_then_a_leader() {
+        // A partition of the leader: it still names itself at timeline 4; the two others
+        // already name the new leader, not yet promoted (same timeline). Whatever answers
+        // first, the shared view wins.
+        let isolated = view(Some("db-master-01"), 4, "db-master-01");
+        let a = view(Some("db-slave-01"), 4, "db-slave-01");
+        let b = view(Some("db-slave-01"), 4, "db-slave-02");
+        for order in [
+            vec![isolated.clone(), a.clone(), b.clone()],
+            vec![a.clone(), isolated.clone(), b.clone()],
+        ] {
+            assert_eq!(
+                believe(order).unwrap().leader.as_deref(),
+                Some("db-slave-01")
+            );
+        }
+        // A promotion moves the timeline: one member with it beats two stale ones.
+        let promoted = view(Some("db-slave-01"), 5, "db-slave-01");
+        let stale = view(Some("db-master-01"), 4, "db-slave-02");
+        let got = believe(vec![stale.clone(), stale, promoted]).unwrap();
+        assert_eq!(got.epoch, Some(5));
+        // Two members see no leader at timeline 4, the cut-off one still names itself: the
+        // majority is believed. Alone, a view with a leader beats one without.
+        let none = view(None, 4, "db-slave-02");
+        let got = believe(vec![isolated.clone(), none.clone(), none.clone()]).unwrap();
+        assert_eq!(got.leader, None);
+        let got = believe(vec![none, isolated]).unwrap();
+        assert_eq!(got.leader.as_deref(), Some("db-master-01"));
+        assert!(believe(vec![]).is_none());
+    }
 }

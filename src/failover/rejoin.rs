@@ -1,0 +1,85 @@
+//! How an old leader comes back: whether it really follows (PostgreSQL: its WAL receiver
+//! streams; Patroni 3.0 calls a replica "running" even while its timeline has forked off and
+//! it waits for pg_rewind), and what it took (pg_rewind, a full clone, or neither).
+
+use super::run::Ctx;
+use crate::ssh::{ExecEvent, ExecSpec, Stream};
+
+/// A command's stdout on a host, kept out of the command log (a probe, not an action).
+async fn output(ctx: &Ctx, host: &str, cmd: String) -> Option<String> {
+    let h = ctx.fleet.host(host)?;
+    let mut exec = ctx
+        .pool
+        .exec_unlogged(&ctx.pool.target(h), &ExecSpec::command(cmd))
+        .await
+        .ok()?;
+    let mut out = Vec::new();
+    let read = async {
+        while let Some(ev) = exec.next().await {
+            match ev {
+                ExecEvent::Data(Stream::Stdout, d) => out.extend_from_slice(&d),
+                ExecEvent::Data(..) => {}
+                ExecEvent::Exit { .. } => break,
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(5), read)
+        .await
+        .ok()?;
+    Some(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// The host's PostgreSQL is a standby whose WAL receiver streams.
+pub async fn streams(ctx: &Ctx, host: &str) -> bool {
+    output(ctx, host, crate::probe::postgres::command())
+        .await
+        .and_then(|t| crate::probe::postgres::parse(&t).ok())
+        .is_some_and(|n| n.standby && n.receiver == "streaming")
+}
+
+/// What Patroni on the old leader did to follow again, from its journal since the fault.
+pub async fn path(ctx: &Ctx, host: &str, since_s: u64) -> Option<String> {
+    let cmd = format!(
+        "journalctl -u patroni -o cat --since -{since_s}s --no-pager | \
+         grep -E 'pg_rewind exit code|running pg_rewind|trying to bootstrap|basebackup|replica has been created' | tail -5"
+    );
+    Some(rejoin_from_log(&output(ctx, host, cmd).await?))
+}
+
+/// pg_rewind (and its exit code), a full clone, or neither, from Patroni's log lines.
+pub fn rejoin_from_log(log: &str) -> String {
+    if let Some(code) = log
+        .lines()
+        .find_map(|l| l.split("pg_rewind exit code=").nth(1))
+    {
+        format!("pg_rewind (exit code {})", code.trim())
+    } else if log.contains("basebackup")
+        || log.contains("trying to bootstrap")
+        || log.contains("replica has been created")
+    {
+        "a full resync (basebackup)".into()
+    } else {
+        "following the new timeline (no rewind needed)".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rejoin_from_log;
+
+    #[test]
+    fn how_the_old_leader_rejoined() {
+        // Lines as Patroni 3.0 logged them in the lab after a kill of the leader.
+        let rewound = "2026-11-28 20:20:00,537 INFO: running pg_rewind from db-slave-01\n\
+                       2026-11-28 20:20:01,355 INFO: pg_rewind exit code=0\n";
+        assert_eq!(rejoin_from_log(rewound), "pg_rewind (exit code 0)");
+        assert_eq!(
+            rejoin_from_log("INFO: trying to bootstrap from leader 'db-slave-01'\n"),
+            "a full resync (basebackup)"
+        );
+        assert_eq!(
+            rejoin_from_log(""),
+            "following the new timeline (no rewind needed)"
+        );
+    }
+}

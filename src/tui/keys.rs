@@ -269,6 +269,26 @@ impl Keymap {
         find(focus).or_else(|| find(Context::Global))
     }
 
+    /// How the hint bar writes a binding in `focus`: a global binding without the keys the
+    /// view binds to something else (None when the view shadows them all).
+    pub fn hint_label(&self, b: &Binding, focus: Context) -> Option<String> {
+        if b.context == focus {
+            return Some(b.label());
+        }
+        let shadowed = |k: &KeyEvent| {
+            self.bindings
+                .iter()
+                .any(|o| o.context == focus && o.keys.contains(k))
+        };
+        let keys: Vec<String> = b
+            .keys
+            .iter()
+            .filter(|k| !shadowed(k))
+            .map(key_label)
+            .collect();
+        (!keys.is_empty()).then(|| keys.join("/"))
+    }
+
     /// Bindings that apply in `focus` (for the hint bar), view's first.
     pub fn active(&self, focus: Context) -> impl Iterator<Item = &Binding> {
         self.bindings
@@ -427,6 +447,16 @@ mod tests {
         );
         let label = map.bindings.iter().find(|b| b.name == "open_logs").unwrap();
         assert_eq!(label.label(), "o/^L");
+        // The Failover view binds Esc: the hint bar's global quit is q alone there.
+        let quit = map.bindings.iter().find(|b| b.name == "quit").unwrap();
+        assert_eq!(
+            map.hint_label(quit, Context::Failover).as_deref(),
+            Some("q")
+        );
+        assert_eq!(
+            map.hint_label(quit, Context::Grid).as_deref(),
+            Some("q/Esc")
+        );
     }
 
     #[test]

@@ -213,13 +213,16 @@ fn draw_bottom(f: &mut Frame, app: &App, area: Rect) {
     } else {
         let mut spans = Vec::new();
         for b in app.keymap.active(app.focus).filter(|b| b.hint) {
+            let Some(label) = app.keymap.hint_label(b, app.focus) else {
+                continue;
+            };
             let greyed = app.readonly && b.dangerous;
             let key_style = if greyed {
                 Style::new().fg(t.muted).add_modifier(Modifier::CROSSED_OUT)
             } else {
                 Style::new().add_modifier(Modifier::REVERSED)
             };
-            spans.push(Span::styled(format!(" {} ", b.label()), key_style));
+            spans.push(Span::styled(format!(" {label} "), key_style));
             let help = b.help.split(" (").next().unwrap_or(b.help);
             spans.push(Span::styled(
                 format!(" {help}  "),

@@ -144,29 +144,7 @@ pub enum Command {
     /// A measured failover test: preflight, a real client workload, one fault on the leader (or
     /// a host), healed no matter what; detection, new leader, write gap, lost writes, split
     /// brain, reintegration; a Markdown / JSON / SVG report. Refused in --readonly.
-    Failover {
-        cluster: String,
-        /// `leader` (the current one) or a host of the cluster.
-        #[arg(long, value_name = "leader|HOST")]
-        target: Option<String>,
-        #[arg(long, value_enum, default_value = "kill")]
-        fault: crate::failover::fault::FaultKind,
-        #[arg(long, default_value_t = 1, value_name = "N")]
-        runs: usize,
-        /// The longest the fault stays in (it is healed earlier once a new leader settled).
-        #[arg(long, default_value_t = 40, value_name = "S")]
-        duration: u64,
-        /// Where the Markdown report goes (JSON and SVG beside it); default: the state dir.
-        #[arg(long, value_name = "FILE")]
-        report: Option<PathBuf>,
-        #[arg(long)]
-        json: bool,
-        #[arg(long)]
-        yes: bool,
-        /// Run even when the preflight says the cluster will not fail over.
-        #[arg(long)]
-        force: bool,
-    },
+    Failover(super::failover::Args),
     /// Each service endpoint checked in its own protocol through an SSH tunnel: PostgreSQL
     /// `SELECT 1` on the primary, Redis `PING` on the master; round trip and who answered.
     /// Exit 1 when one fails.

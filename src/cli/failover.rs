@@ -16,15 +16,28 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+#[derive(Debug, clap::Args)]
 pub struct Args {
     pub cluster: String,
+    /// `leader` (the current one) or a host of the cluster.
+    #[arg(long, value_name = "leader|HOST")]
     pub target: Option<String>,
+    #[arg(long, value_enum, default_value = "kill")]
     pub fault: FaultKind,
+    #[arg(long, default_value_t = 1, value_name = "N")]
     pub runs: usize,
+    /// The longest the fault stays in (it is healed earlier once a new leader settled).
+    #[arg(long, default_value_t = crate::failover::run::DEFAULT_DURATION_S, value_name = "S")]
     pub duration: u64,
+    /// Where the Markdown report goes (JSON and SVG beside it); default: the state dir.
+    #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    #[arg(long)]
     pub json: bool,
+    #[arg(long)]
     pub yes: bool,
+    /// Run even when the preflight says the cluster will not fail over.
+    #[arg(long)]
     pub force: bool,
 }
 

@@ -122,30 +122,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Some(Command::Doctor { cluster, json }) => {
             status::doctor(&cli.global, cluster.as_deref(), json)
         }
-        Some(Command::Failover {
-            cluster,
-            target,
-            fault,
-            runs,
-            duration,
-            report,
-            json,
-            yes,
-            force,
-        }) => failover::failover(
-            &cli.global,
-            failover::Args {
-                cluster,
-                target,
-                fault,
-                runs,
-                duration,
-                report,
-                json,
-                yes,
-                force,
-            },
-        ),
+        Some(Command::Failover(args)) => failover::failover(&cli.global, args),
         Some(Command::Endpoints { json, via }) => endpoints::run(&cli.global, json, via.as_deref()),
         Some(Command::Runs { command }) => install::runs(command),
         None => console(&cli.global),

@@ -26,6 +26,9 @@ const SETTLE: Duration = Duration::from_secs(3);
 /// After the heal, how long the old leader may take to follow again.
 const REJOIN: Duration = Duration::from_secs(60);
 const WRITE_EVERY: Duration = Duration::from_millis(75);
+/// The longest a fault stays in unless asked otherwise (healed earlier once a new leader
+/// settled): `kbz failover`'s default, and the console's.
+pub const DEFAULT_DURATION_S: u64 = 40;
 
 pub struct Ctx {
     pub pool: Pool,

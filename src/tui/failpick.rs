@@ -23,9 +23,6 @@ pub struct Picker {
     pub leader: Option<String>,
 }
 
-/// Seconds the fault may stay in, as `kbz failover`'s default.
-pub const DURATION_S: u64 = 60;
-
 impl App {
     /// Opens the picker for the selected cluster, or shows the test already there.
     pub fn pick_failover(&mut self) {

@@ -63,7 +63,7 @@ pub fn start(
         cluster,
         target,
         fault,
-        duration: Duration::from_secs(super::failpick::DURATION_S),
+        duration: Duration::from_secs(run::DEFAULT_DURATION_S),
         force,
     };
     let task = tokio::spawn(async move {

@@ -241,10 +241,12 @@ fn status_and_doctor_on_the_real_services() {
         "db-master-01",
         "runuser -u postgres -- psql -h /var/run/postgresql -qc 'create table if not exists kbz_lag (x int); insert into kbz_lag select generate_series(1, 300000)'",
     );
+    // While the 300,000 rows replay, two cores shared by 15 hosts can keep the healthy
+    // members' REST APIs past the probe's 1 s for a round; the lag stays until the thaw.
     let (text, _) = doctor_says(
         "postgres",
         "bytes behind (maximum_lag_on_failover 1048576)",
-        Duration::from_secs(8),
+        Duration::from_secs(30),
     );
     assert!(
         text.contains("Patroni will not promote a replica that far behind"),

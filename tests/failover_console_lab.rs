@@ -5,9 +5,8 @@
 //! Needs root (the lab) and tmux.
 
 mod common;
-use common::tmux::{Tmux, console_line};
+use common::tmux::{Tmux, console_line, console_pid};
 use common::*;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// The target from the view's title: "kill on HOST (the leader)".
@@ -21,15 +20,15 @@ fn target_of(screen: &str, fault: &str) -> String {
     rest.split_whitespace().next().unwrap().to_string()
 }
 
-fn kbz_pid() -> i32 {
-    let out = Command::new("pgrep")
-        .args(["-n", "-f", &format!("{} --lab", env!("CARGO_BIN_EXE_kbz"))])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .expect("the console's pid")
+/// `:failover CLUSTER FAULT`, confirmed with `y`, followed until the fault is in; its target.
+fn failover_confirmed(t: &Tmux, cluster: &str, fault: &str, within: Duration) -> String {
+    t.keys(&[&format!(":failover {cluster} {fault}"), "Enter"]);
+    t.wait("the confirmation", Duration::from_secs(3), |s| {
+        s.contains(&format!("failover test on {cluster}")) && s.contains("do it")
+    });
+    t.keys(&["y"]);
+    t.wait("the fault in", within, |s| s.contains("FAULT IN"));
+    target_of(&t.screen(), fault)
 }
 
 fn wait_until(what: &str, timeout: Duration, f: impl Fn() -> bool) {
@@ -98,15 +97,7 @@ fn failover_from_the_console_is_followed_live_and_always_healed() {
     });
 
     // q while PostgreSQL's leader is killed: the console heals before it exits.
-    t.keys(&[":failover postgres kill", "Enter"]);
-    t.wait("the confirmation", Duration::from_secs(3), |s| {
-        s.contains("failover test on postgres")
-    });
-    t.keys(&["y"]);
-    t.wait("the fault in", Duration::from_secs(30), |s| {
-        s.contains("FAULT IN")
-    });
-    let target = target_of(&t.screen(), "kill");
+    let target = failover_confirmed(&t, "postgres", "kill", Duration::from_secs(30));
     assert!(!active(&target, "patroni"), "the kill is in on {target}");
     t.keys(&["q"]);
     t.wait(
@@ -132,17 +123,9 @@ fn failover_from_the_console_is_followed_live_and_always_healed() {
     t.wait("all hosts up", Duration::from_secs(60), |s| {
         s.contains("15 up · 0 down") && s.contains("leader redis-0")
     });
-    t.keys(&[":failover redis stop", "Enter"]);
-    t.wait("the confirmation", Duration::from_secs(3), |s| {
-        s.contains("do it")
-    });
-    t.keys(&["y"]);
-    t.wait("the fault in", Duration::from_secs(20), |s| {
-        s.contains("FAULT IN")
-    });
-    let target = target_of(&t.screen(), "stop");
+    let target = failover_confirmed(&t, "redis", "stop", Duration::from_secs(20));
     // SAFETY: kill(2) on the console this test started.
-    unsafe { libc::kill(kbz_pid(), libc::SIGKILL) };
+    unsafe { libc::kill(console_pid(), libc::SIGKILL) };
     t.wait("the console killed", Duration::from_secs(10), |s| {
         s.contains("KBZ-EXIT-137")
     });

@@ -5,9 +5,8 @@
 //! root and tmux (installed by .ci/setup).
 
 mod common;
-use common::tmux::{Tmux, console_line};
+use common::tmux::{Tmux, console_line, console_pid};
 use common::*;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 #[test]
@@ -122,7 +121,6 @@ fn console_in_tmux_against_the_lab() {
     assert!(!t.alternate(), "terminal restored");
 
     // ctrl-z gives the terminal back to the shell, `fg` takes it again, SIGTERM quits cleanly.
-    let bin = env!("CARGO_BIN_EXE_kbz");
     t.keys(&[&console_line(false), "Enter"]);
     t.wait("the console again", Duration::from_secs(30), |s| {
         s.contains("15 up · 0 down")
@@ -137,14 +135,7 @@ fn console_in_tmux_against_the_lab() {
         s.contains("15 up · 0 down")
     });
     assert!(t.alternate());
-    let pid = Command::new("pgrep")
-        .args(["-n", "-f", &format!("{bin} --lab")])
-        .output()
-        .unwrap();
-    let pid: i32 = String::from_utf8_lossy(&pid.stdout)
-        .trim()
-        .parse()
-        .expect("kbz pid");
+    let pid = console_pid();
     // SAFETY: signals the kbz this test started.
     unsafe { libc::kill(pid, libc::SIGTERM) };
     let start = Instant::now();

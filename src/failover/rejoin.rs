@@ -3,30 +3,15 @@
 //! it waits for pg_rewind), and what it took (pg_rewind, a full clone, or neither).
 
 use super::run::Ctx;
-use crate::ssh::{ExecEvent, ExecSpec, Stream};
 
-/// A command's stdout on a host, kept out of the command log (a probe, not an action).
+/// A command's stdout on a host, or None (a check that could not run says nothing).
 async fn output(ctx: &Ctx, host: &str, cmd: String) -> Option<String> {
     let h = ctx.fleet.host(host)?;
-    let mut exec = ctx
-        .pool
-        .exec_unlogged(&ctx.pool.target(h), &ExecSpec::command(cmd))
+    let limit = std::time::Duration::from_secs(5);
+    ctx.pool
+        .probe_stdout(&ctx.pool.target(h), cmd, limit, "the check")
         .await
-        .ok()?;
-    let mut out = Vec::new();
-    let read = async {
-        while let Some(ev) = exec.next().await {
-            match ev {
-                ExecEvent::Data(Stream::Stdout, d) => out.extend_from_slice(&d),
-                ExecEvent::Data(..) => {}
-                ExecEvent::Exit { .. } => break,
-            }
-        }
-    };
-    tokio::time::timeout(std::time::Duration::from_secs(5), read)
-        .await
-        .ok()?;
-    Some(String::from_utf8_lossy(&out).into_owned())
+        .ok()
 }
 
 /// The host's PostgreSQL is a standby whose WAL receiver streams.

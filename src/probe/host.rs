@@ -3,7 +3,7 @@
 //! of the round trip here, so it is known within half that round trip.
 
 use super::{Severity, Warning};
-use crate::ssh::{ExecEvent, ExecSpec, Pool, Stream, Target};
+use crate::ssh::{Pool, Target};
 use serde::Serialize;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -178,24 +178,15 @@ async fn probe_inner(pool: &Pool, target: &Target) -> Result<HostBasics, String>
         .await
         .map_err(|s| s.explain(&target.alias))?;
     let sent = SystemTime::now();
-    let mut exec = pool
-        .exec_unlogged(target, &ExecSpec::command(COMMAND))
-        .await
-        .map_err(|s| s.explain(&target.alias))?;
-    let mut out = Vec::new();
-    let read = async {
-        while let Some(ev) = exec.next().await {
-            match ev {
-                ExecEvent::Data(Stream::Stdout, d) => out.extend_from_slice(&d),
-                ExecEvent::Data(Stream::Stderr, _) => {}
-                ExecEvent::Exit { .. } => break,
-            }
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(8), read)
-        .await
-        .map_err(|_| format!("{}: host basics took over 8 s", target.alias))?;
-    parse(&String::from_utf8_lossy(&out), sent, SystemTime::now())
+    let out = pool
+        .probe_stdout(
+            target,
+            COMMAND.into(),
+            Duration::from_secs(8),
+            "host basics",
+        )
+        .await?;
+    parse(&out, sent, SystemTime::now())
 }
 
 #[cfg(test)]

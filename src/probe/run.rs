@@ -4,8 +4,8 @@
 
 use super::{ClusterStatus, Member, Severity, Warning, haproxy, patroni, postgres, sentinel};
 use crate::inventory::{Cluster, Fleet, FleetConfig, Host, Technology};
+use crate::ssh::Pool;
 use crate::ssh::quote::quote;
-use crate::ssh::{ExecEvent, ExecSpec, Pool, Stream};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -88,24 +88,8 @@ async fn run_on(
     let h = fleet.host(host).ok_or_else(|| format!("no host {host}"))?;
     let target = pool.target(h);
     let command = wrapped(config, cluster, h, &command);
-    let mut exec = pool
-        .exec_unlogged(&target, &ExecSpec::command(command))
+    pool.probe_stdout(&target, command, Duration::from_secs(8), "the probe")
         .await
-        .map_err(|s| s.explain(host))?;
-    let mut out = Vec::new();
-    let deadline = tokio::time::sleep(Duration::from_secs(8));
-    tokio::pin!(deadline);
-    loop {
-        tokio::select! {
-            ev = exec.next() => match ev {
-                Some(ExecEvent::Data(Stream::Stdout, d)) => out.extend_from_slice(&d),
-                Some(ExecEvent::Data(Stream::Stderr, _)) => {}
-                Some(ExecEvent::Exit { .. }) | None => break,
-            },
-            _ = &mut deadline => return Err(format!("{host}: the probe took over 8 s")),
-        }
-    }
-    Ok(String::from_utf8_lossy(&out).into_owned())
 }
 
 fn sections(text: &str) -> Vec<String> {

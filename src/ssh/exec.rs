@@ -163,6 +163,35 @@ impl Pool {
         self.exec_logged(target, spec, false).await
     }
 
+    /// A probe's stdout (stderr dropped, kept out of the command log), or why not: the host
+    /// unreachable, or `what` took over `limit`.
+    pub async fn probe_stdout(
+        &self,
+        target: &Target,
+        command: String,
+        limit: Duration,
+        what: &str,
+    ) -> Result<String, String> {
+        let mut exec = self
+            .exec_unlogged(target, &ExecSpec::command(command))
+            .await
+            .map_err(|s| s.explain(&target.alias))?;
+        let mut out = Vec::new();
+        let read = async {
+            while let Some(ev) = exec.next().await {
+                match ev {
+                    ExecEvent::Data(Stream::Stdout, d) => out.extend_from_slice(&d),
+                    ExecEvent::Data(Stream::Stderr, _) => {}
+                    ExecEvent::Exit { .. } => break,
+                }
+            }
+        };
+        tokio::time::timeout(limit, read)
+            .await
+            .map_err(|_| format!("{}: {what} took over {} s", target.alias, limit.as_secs()))?;
+        Ok(String::from_utf8_lossy(&out).into_owned())
+    }
+
     async fn exec_logged(
         &self,
         target: &Target,

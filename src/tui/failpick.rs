@@ -4,7 +4,7 @@
 
 use super::app::App;
 use super::confirm::Pending;
-use crate::failover::fault::{self, FaultKind};
+use crate::failover::fault::FaultKind;
 use crate::inventory::Technology;
 use crossterm::event::KeyCode;
 
@@ -41,9 +41,7 @@ impl App {
                 Some("select a cluster first (j / k): a failover test is about one cluster".into());
             return;
         };
-        if !matches!(cluster.technology, Technology::Redis | Technology::Patroni)
-            || fault::service(cluster.technology).is_none()
-        {
+        if !matches!(cluster.technology, Technology::Redis | Technology::Patroni) {
             self.status = Some(format!(
                 "no failover test for {} yet (Redis and PostgreSQL/Patroni have one)",
                 cluster.technology.label()

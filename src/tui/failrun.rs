@@ -3,11 +3,10 @@
 //! console never exits with the fault in: quitting stops the test and waits for its heal.
 
 use super::app::App;
-use crate::failover::fault::FaultKind;
+use super::failstate::FailoverView;
 use crate::failover::run::{self, Ctx, Progress, RunReport, Spec};
 use crate::failover::save;
 use std::path::PathBuf;
-use std::time::Duration;
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -50,22 +49,24 @@ impl FailoverRun {
     }
 }
 
-pub fn start(
-    ctx: Ctx,
-    cluster: String,
-    fault: FaultKind,
-    target: Option<String>,
-    force: bool,
-) -> FailoverRun {
+/// Opens the Failover view and starts the test behind it.
+pub fn start(app: &mut App, ctx: Ctx, spec: Spec) -> FailoverRun {
+    let technology = app
+        .fleet
+        .clusters
+        .iter()
+        .find(|c| c.name == spec.cluster)
+        .map_or("", |c| c.technology.label());
+    app.failover = Some(FailoverView::new(
+        &spec.cluster,
+        technology,
+        spec.fault,
+        spec.target.clone(),
+    ));
+    app.focus = super::keys::Context::Failover;
+    app.fullscreen = false;
     let (tx, rx) = unbounded_channel();
     let (cancel, cancel_rx) = watch::channel(None);
-    let spec = Spec {
-        cluster,
-        target,
-        fault,
-        duration: Duration::from_secs(run::DEFAULT_DURATION_S),
-        force,
-    };
     let task = tokio::spawn(async move {
         let series = save::series_id(&spec.cluster);
         let (ptx, mut prx) = unbounded_channel();
@@ -75,14 +76,14 @@ pub fn start(
                 let _ = forward_tx.send(FailMsg::Progress(p));
             }
         });
-        log::warn!(target: "failover", "{} on {} of {}: started from the console", fault.name(),
+        log::warn!(target: "failover", "{} on {} of {}: started from the console", spec.fault.name(),
             spec.target.as_deref().unwrap_or("the leader"), spec.cluster);
         let report = run::run(&ctx, &spec, &format!("{series}-1"), ptx, cancel_rx).await;
         let _ = forward.await;
         let command = format!(
             "kbz console: failover {} --fault {} --target {}{}",
             spec.cluster,
-            fault.name(),
+            spec.fault.name(),
             spec.target.as_deref().unwrap_or("leader"),
             if spec.force { " --force" } else { "" }
         );

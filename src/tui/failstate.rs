@@ -26,8 +26,6 @@ pub struct FailoverView {
     pub old_leader: Option<String>,
     pub events: Vec<Event>,
     pub ops: Vec<Op>,
-    pub leader: Option<String>,
-    pub epoch: Option<u64>,
     /// The latest moment the run told of (ms on its clock).
     pub now_ms: f64,
     pub injected_ms: Option<f64>,
@@ -79,8 +77,6 @@ impl FailoverView {
             old_leader: None,
             events: Vec::new(),
             ops: Vec::new(),
-            leader: None,
-            epoch: None,
             now_ms: 0.0,
             injected_ms: None,
             healed_ms: None,
@@ -114,15 +110,12 @@ impl FailoverView {
                 {
                     self.detected_ms = Some(s.at_ms - at);
                 }
-                self.leader = s.leader;
-                self.epoch = s.epoch.or(self.epoch);
             }
             Progress::Mark(at, m) => {
                 self.now_ms = self.now_ms.max(at);
                 match m {
                     Mark::Target { host, leader } => {
                         self.target = Some(host);
-                        self.leader = Some(leader.clone());
                         self.old_leader = Some(leader);
                     }
                     Mark::Injected => self.injected_ms = Some(at),

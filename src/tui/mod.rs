@@ -187,27 +187,14 @@ pub async fn run(mut app: App, pool: Pool, paths: Paths) -> std::io::Result<()> 
                         paths: paths.clone(),
                         lab: app.lab,
                     };
-                    let technology = app
-                        .fleet
-                        .clusters
-                        .iter()
-                        .find(|c| c.name == *cluster)
-                        .map_or("", |c| c.technology.label());
-                    app.failover = Some(failstate::FailoverView::new(
-                        cluster,
-                        technology,
-                        *fault,
-                        target.clone(),
-                    ));
-                    app.focus = keys::Context::Failover;
-                    app.fullscreen = false;
-                    failover_run = Some(failrun::start(
-                        ctx,
-                        cluster.clone(),
-                        *fault,
-                        target.clone(),
-                        *force,
-                    ));
+                    let spec = crate::failover::run::Spec {
+                        cluster: cluster.clone(),
+                        target: target.clone(),
+                        fault: *fault,
+                        duration: Duration::from_secs(crate::failover::run::DEFAULT_DURATION_S),
+                        force: *force,
+                    };
+                    failover_run = Some(failrun::start(&mut app, ctx, spec));
                 }
                 other => {
                     if let Some(run) = streams.handle(other, &mut app, &pool, &paths) {
@@ -406,6 +393,8 @@ fn clock() -> String {
 
 #[cfg(test)]
 mod failtests;
+#[cfg(test)]
+mod logtests;
 #[cfg(test)]
 mod tests;
 

@@ -66,49 +66,46 @@ impl Streams {
                 self.rx = Some(rx);
             }
             Request::CloseLogs => self.rx = None,
-            Request::Execute(done) if !matches!(done.pending(), Pending::Failover { .. }) => {
-                match done.pending().clone() {
-                    Pending::Run { hosts, command } => self.run(app, pool, hosts, command),
-                    Pending::Modules {
-                        number,
-                        from,
-                        install,
-                        ..
-                    } => {
-                        // The run's lines replace whatever the log pane followed.
-                        self.rx = None;
-                        let selection = if from {
-                            crate::modules::Selection::From(number)
-                        } else {
-                            crate::modules::Selection::One(number)
-                        };
-                        let req = super::modrun::Request { selection, install };
-                        app.modules.run = Some(super::modview::RunView {
-                            phase: "starting…".into(),
-                            hosts: Vec::new(),
-                            finished: None,
-                        });
-                        app.tab = Tab::Modules;
-                        app.pane_open = true;
-                        return Some(super::modrun::start(
-                            app.fleet.clone(),
-                            pool.clone(),
-                            paths.clone(),
-                            req,
-                        ));
-                    }
-                    Pending::TrustKey { host, key } => {
-                        if let Some(h) = app.fleet.host(&host) {
-                            pool.trust_key(&pool.target(h), &key);
-                            app.status = Some(format!("{host}: key accepted, reconnecting"));
-                        }
-                    }
-                    Pending::Failover { .. } => {}
+            Request::Execute(done) => match done.pending().clone() {
+                Pending::Run { hosts, command } => self.run(app, pool, hosts, command),
+                Pending::Modules {
+                    number,
+                    from,
+                    install,
+                    ..
+                } => {
+                    // The run's lines replace whatever the log pane followed.
+                    self.rx = None;
+                    let selection = if from {
+                        crate::modules::Selection::From(number)
+                    } else {
+                        crate::modules::Selection::One(number)
+                    };
+                    let req = super::modrun::Request { selection, install };
+                    app.modules.run = Some(super::modview::RunView {
+                        phase: "starting…".into(),
+                        hosts: Vec::new(),
+                        finished: None,
+                    });
+                    app.tab = Tab::Modules;
+                    app.pane_open = true;
+                    return Some(super::modrun::start(
+                        app.fleet.clone(),
+                        pool.clone(),
+                        paths.clone(),
+                        req,
+                    ));
                 }
-            }
-            // The loop starts and stops failover tests itself.
-            Request::Execute(_)
-            | Request::StopFailover
+                Pending::TrustKey { host, key } => {
+                    if let Some(h) = app.fleet.host(&host) {
+                        pool.trust_key(&pool.target(h), &key);
+                        app.status = Some(format!("{host}: key accepted, reconnecting"));
+                    }
+                }
+                // The loop starts failover tests itself.
+                Pending::Failover { .. } => {}
+            },
+            Request::StopFailover
             | Request::Suspend
             | Request::Save { .. }
             | Request::CancelRun => {}

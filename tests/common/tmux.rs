@@ -77,6 +77,18 @@ impl Tmux {
     }
 }
 
+/// The pid of the newest console a test started with `console_line`.
+pub fn console_pid() -> i32 {
+    let out = Command::new("pgrep")
+        .args(["-n", "-f", &format!("{} --lab", env!("CARGO_BIN_EXE_kbz"))])
+        .output()
+        .expect("pgrep");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("the console's pid")
+}
+
 /// The shell line that starts the console on the lab with the tests' state and config.
 pub fn console_line(echo_exit: bool) -> String {
     format!(

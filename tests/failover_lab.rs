@@ -129,6 +129,16 @@ fn rest(rx: &mpsc::Receiver<String>) -> String {
     text
 }
 
+fn set_priority(hosts: &[String], priority: u32) {
+    for h in hosts {
+        openssh(
+            &ip_of(&lab_hosts(), h),
+            &format!("{RCLI} CONFIG SET replica-priority {priority}"),
+            5,
+        );
+    }
+}
+
 const RCLI: &str =
     "REDISCLI_AUTH=$(cat /etc/kbz/secrets/redis_password) redis-cli --no-auth-warning";
 
@@ -225,38 +235,52 @@ fn failover_tests_measure_and_always_heal() {
         .filter(|h| **h != leader)
         .map(|h| h.to_string())
         .collect();
-    for h in &replicas {
-        openssh(
-            &ip_of(&lab_hosts(), h),
-            &format!("{RCLI} CONFIG SET replica-priority 0"),
-            5,
-        );
-    }
-    // Sentinel refreshes what it knows of the replicas every 10 s.
-    let start = Instant::now();
-    while !String::from_utf8_lossy(&kbz(&["--lab", "doctor", "redis"]).stdout)
-        .contains("every replica has replica-priority 0")
-    {
+    // Five times in a row: the replicas at priority 0, the very next doctor says no replica
+    // can be promoted, and a failover started at once is refused by its preflight. Both read
+    // each replica's own setting, not a Sentinel's cached copy (refreshed every 10 s), so
+    // neither waits for a refresh and neither may disagree with the other.
+    let doctor =
+        || String::from_utf8_lossy(&kbz(&["--lab", "doctor", "redis"]).stdout).into_owned();
+    for round in 1..=5 {
+        set_priority(&replicas, 0);
+        let said = doctor();
+        let at = Instant::now();
         assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "doctor never saw priority 0"
+            said.contains("every replica has replica-priority 0"),
+            "round {round}: the first doctor after the change:\n{said}"
         );
-        std::thread::sleep(Duration::from_millis(500));
+        let out = kbz(&[
+            "--lab",
+            "failover",
+            "redis",
+            "--yes",
+            "--report",
+            &reports().join("refused.md").display().to_string(),
+        ]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        eprintln!(
+            "round {round}: refused {:.2} s after doctor said it",
+            at.elapsed().as_secs_f64()
+        );
+        assert_eq!(out.status.code(), Some(1), "{text}");
+        assert!(
+            text.contains("refused by the preflight: no replica of redis can be promoted"),
+            "round {round}: {text}"
+        );
+        assert!(ledger().is_empty(), "round {round}: nothing injected");
+        if round < 5 {
+            // Back to 100: doctor clears once every Sentinel has asked the replicas again.
+            set_priority(&replicas, 100);
+            let start = Instant::now();
+            while doctor().contains("can be promoted") {
+                assert!(
+                    start.elapsed() < Duration::from_secs(30),
+                    "round {round}: the Sentinels never saw priority 100 again"
+                );
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        }
     }
-    let out = kbz(&[
-        "--lab",
-        "failover",
-        "redis",
-        "--yes",
-        "--report",
-        &reports().join("refused.md").display().to_string(),
-    ]);
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{text}");
-    assert!(
-        text.contains("refused by the preflight: no replica of redis can be promoted"),
-        "{text}"
-    );
     let (r, out) = failover("redis-forced", &["redis", "--force", "--duration", "12"]);
     let verdict = r["verdict"].as_str().unwrap();
     assert!(
@@ -270,13 +294,7 @@ fn failover_tests_measure_and_always_heal() {
         md.contains("Preflight: **no replica of redis can be promoted**"),
         "{md}"
     );
-    for h in &replicas {
-        openssh(
-            &ip_of(&lab_hosts(), h),
-            &format!("{RCLI} CONFIG SET replica-priority 100"),
-            5,
-        );
-    }
+    set_priority(&replicas, 100);
     assert!(ledger().is_empty());
     kbz_ok(&["lab", "down"]);
 }

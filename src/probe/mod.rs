@@ -8,6 +8,7 @@ pub mod haproxy;
 pub mod host;
 pub mod patroni;
 pub mod postgres;
+pub mod promotable;
 pub mod run;
 pub mod sentinel;
 

@@ -48,6 +48,20 @@ struct EtcdHealth {
 }
 
 /// The cluster's status from `/cluster`, with `/config` and etcd's endpoint health if known.
+///
+/// Every rule below reads one member's `/cluster`, which is not that member's cache: Patroni
+/// reads it from the DCS at each request, and the DCS is where Patroni's own failover decision
+/// reads the same facts. So, unlike a Sentinel's copy of the replicas (see `promotable`), no
+/// member's view can be staler than what Patroni will act on:
+/// - leader and pause: the leader key and the `/config` key, written once, read by all;
+/// - sync standby: the `/sync` key, the only member Patroni may promote in synchronous mode;
+/// - nofailover: a candidate decides from its own tags, and publishes them in its member key
+///   on the HA cycle that applies a reload, before that cycle can run a leader race; the
+///   other members and this view see them from then on;
+/// - lag: the leader's and each replica's positions as they publish them every loop_wait,
+///   the same figures a candidate compares against the leader's last position in the DCS;
+///   a lag is a moving snapshot, so it only ever warns;
+/// - etcd's health: asked of every endpoint itself, not of one member.
 pub fn status(
     cluster: &str,
     cluster_json: &str,

@@ -2,7 +2,10 @@
 //! member that answers (the others are tried in turn), its sections parsed into the model.
 //! The commands are data: per technology, the shell that prints each section.
 
-use super::{ClusterStatus, Member, Severity, Warning, haproxy, patroni, postgres, sentinel};
+use super::promotable::Seen;
+use super::{
+    ClusterStatus, Member, Severity, Warning, haproxy, patroni, postgres, promotable, sentinel,
+};
 use crate::inventory::{Cluster, Fleet, FleetConfig, Host, Technology};
 use crate::ssh::Pool;
 use crate::ssh::quote::quote;
@@ -38,7 +41,8 @@ fn script(fleet: &Fleet, cluster: &Cluster, on: &str, quick: bool) -> Option<Str
             Some(parts.join(&sep))
         }
         Technology::Redis => {
-            let cli = "REDISCLI_AUTH=$(cat /etc/kbz/secrets/redis_password 2>/dev/null) redis-cli --no-auth-warning -p 26379";
+            let node = "REDISCLI_AUTH=$(cat /etc/kbz/secrets/redis_password 2>/dev/null) redis-cli --no-auth-warning";
+            let cli = format!("{node} -p 26379");
             let name = quote(&cluster.name);
             Some(
                 [
@@ -48,6 +52,8 @@ fn script(fleet: &Fleet, cluster: &Cluster, on: &str, quick: bool) -> Option<Str
                     format!("{cli} SENTINEL CKQUORUM {name}"),
                     format!("{cli} SENTINEL MYID"),
                     format!("{cli} INFO sentinel"),
+                    // The data node's own settings: what Sentinel will find when it asks.
+                    format!("{node} INFO replication"),
                 ]
                 .join(&sep),
             )
@@ -128,13 +134,17 @@ pub async fn probe(
     // Every member at once: a dead member must not hold the probe for its connect timeout.
     // Members can disagree for a moment after a failover (a Sentinel that has not heard yet,
     // a Patroni replica whose cached view is a loop old): of the answers that arrive within
-    // a short grace after the first, `believe` picks one.
+    // a grace after the first, `believe` picks one. A full probe (doctor, the preflight)
+    // waits longer for the slow ones, whose own readings the promotion check needs; a quick
+    // one (the console right after a change) wants the leader now.
+    let grace_after_first = Duration::from_millis(if quick { 300 } else { 1500 });
     let mut racing: futures_util::stream::FuturesUnordered<_> = cluster
         .hosts
         .iter()
         .map(|on| probe_on(pool, fleet, config, cluster, on, &hosts, quick))
         .collect();
     let mut views: Vec<ClusterStatus> = Vec::new();
+    let mut seen: Vec<Seen> = Vec::new();
     let mut errors = Vec::new();
     // What one member says about itself holds whichever view wins.
     let mut per_member: Vec<super::Warning> = Vec::new();
@@ -143,14 +153,19 @@ pub async fn probe(
     loop {
         tokio::select! {
             r = futures_util::StreamExt::next(&mut racing) => match r {
-                Some(Ok(s)) => {
+                Some((status, own)) => {
+                    seen.extend(own);
+                    match status {
+                        Ok(s) => {
                     per_member.extend(s.warnings.iter().filter(|w| sentinel::per_sentinel(w)).cloned());
                     if views.is_empty() {
-                        grace.as_mut().reset(tokio::time::Instant::now() + Duration::from_millis(300));
+                        grace.as_mut().reset(tokio::time::Instant::now() + grace_after_first);
                     }
-                    views.push(s);
+                            views.push(s);
+                        }
+                        Err(e) => errors.push(e),
+                    }
                 }
-                Some(Err(e)) => errors.push(e),
                 None => break,
             },
             _ = &mut grace => break,
@@ -162,6 +177,9 @@ pub async fn probe(
             if !b.warnings.contains(&w) {
                 b.warnings.push(w);
             }
+        }
+        if cluster.technology == Technology::Redis {
+            promotable::check(b, &seen);
         }
     }
     best.ok_or_else(|| {
@@ -194,7 +212,8 @@ pub fn believe(views: Vec<ClusterStatus>) -> Option<ClusterStatus> {
     best.cloned()
 }
 
-/// One member's view of its cluster.
+/// One member's view of its cluster, and (Redis) what this member read of the replicas from
+/// its Sentinel's cache and its own data node: `promotable` weighs those of every member.
 async fn probe_on(
     pool: &Pool,
     fleet: &Fleet,
@@ -203,65 +222,74 @@ async fn probe_on(
     on: &str,
     hosts: &[(String, String)],
     quick: bool,
-) -> Result<ClusterStatus, String> {
-    {
-        let Some(ip) = fleet.host(on).map(|h| h.ip_private.to_string()) else {
-            return Err(format!("no host {on}"));
-        };
-        let Some(cmd) = script(fleet, cluster, &ip, quick) else {
-            return Err(format!("no probe for {} yet", cluster.technology.label()));
-        };
-        let parsed = match run_on(pool, fleet, config, cluster, on, cmd).await {
-            Ok(text) => {
-                let s = sections(&text);
-                let get = |i: usize| s.get(i).map(String::as_str).filter(|t| !t.is_empty());
-                match cluster.technology {
-                    Technology::Patroni => match get(0) {
-                        Some(c) => patroni::status(&cluster.name, c, get(1), get(2)),
-                        None => Err(format!("{on}: Patroni's REST API did not answer")),
+) -> (Result<ClusterStatus, String>, Option<Seen>) {
+    let Some(ip) = fleet.host(on).map(|h| h.ip_private.to_string()) else {
+        return (Err(format!("no host {on}")), None);
+    };
+    let Some(cmd) = script(fleet, cluster, &ip, quick) else {
+        return (
+            Err(format!("no probe for {} yet", cluster.technology.label())),
+            None,
+        );
+    };
+    let text = match run_on(pool, fleet, config, cluster, on, cmd).await {
+        Ok(text) => text,
+        Err(e) => return (Err(e), None),
+    };
+    let s = sections(&text);
+    let get = |i: usize| s.get(i).map(String::as_str).filter(|t| !t.is_empty());
+    match cluster.technology {
+        Technology::Patroni => {
+            let status = match get(0) {
+                Some(c) => patroni::status(&cluster.name, c, get(1), get(2)),
+                None => Err(format!("{on}: Patroni's REST API did not answer")),
+            };
+            (status.map(|st| with_unlisted(st, cluster)), None)
+        }
+        _ => {
+            let sentinel_up = get(0).is_some();
+            let seen = Seen::read(
+                on,
+                sentinel_up.then(|| get(1).unwrap_or("")),
+                get(6).unwrap_or(""),
+                hosts,
+            );
+            let status = match get(0) {
+                Some(m) => sentinel::status(
+                    &cluster.name,
+                    &sentinel::Outputs {
+                        on,
+                        master: m,
+                        replicas: get(1).unwrap_or(""),
+                        sentinels: get(2).unwrap_or(""),
+                        ckquorum: get(3).unwrap_or(""),
+                        myid: get(4).unwrap_or(""),
+                        info: get(5).unwrap_or(""),
                     },
-                    _ => match get(0) {
-                        Some(m) => sentinel::status(
-                            &cluster.name,
-                            &sentinel::Outputs {
-                                on,
-                                master: m,
-                                replicas: get(1).unwrap_or(""),
-                                sentinels: get(2).unwrap_or(""),
-                                ckquorum: get(3).unwrap_or(""),
-                                myid: get(4).unwrap_or(""),
-                                info: get(5).unwrap_or(""),
-                            },
-                            hosts,
-                        ),
-                        None => Err(format!("{on}: its Sentinel did not answer")),
-                    },
-                }
-            }
-            Err(e) => Err(e),
-        };
-        match parsed {
-            Ok(mut status) => {
-                // Members the service does not list at all are down to us.
-                for h in &cluster.hosts {
-                    if !status.members.iter().any(|m| m.host == *h)
-                        && cluster.technology == Technology::Patroni
-                    {
-                        status.members.push(Member {
-                            host: h.clone(),
-                            role: "?".into(),
-                            state: "not in the cluster".into(),
-                            up: false,
-                            lag: None,
-                            epoch: None,
-                        });
-                    }
-                }
-                Ok(status)
-            }
-            Err(e) => Err(e),
+                    hosts,
+                ),
+                None => Err(format!("{on}: its Sentinel did not answer")),
+            };
+            (status, Some(seen))
         }
     }
+}
+
+/// Members Patroni does not list at all are down to us.
+fn with_unlisted(mut status: ClusterStatus, cluster: &Cluster) -> ClusterStatus {
+    for h in &cluster.hosts {
+        if !status.members.iter().any(|m| m.host == *h) {
+            status.members.push(Member {
+                host: h.clone(),
+                role: "?".into(),
+                state: "not in the cluster".into(),
+                up: false,
+                lag: None,
+                epoch: None,
+            });
+        }
+    }
+    status
 }
 
 async fn haproxy_status(

@@ -21,7 +21,7 @@ pub struct Outputs<'a> {
 
 /// Warnings about one Sentinel rather than the cluster ("the Sentinel on redis-02 ..."): the
 /// prober keeps them from every member's view, not only from the view it believes.
-const PER_SENTINEL: &str = "the Sentinel on ";
+pub(super) const PER_SENTINEL: &str = "the Sentinel on ";
 
 pub fn per_sentinel(w: &Warning) -> bool {
     w.what.starts_with(PER_SENTINEL)
@@ -30,7 +30,7 @@ pub fn per_sentinel(w: &Warning) -> bool {
 type Entry = BTreeMap<String, String>;
 
 /// A list of map replies, flattened by redis-cli: a new entry starts at each `name`.
-fn entries(text: &str) -> Vec<Entry> {
+pub(super) fn entries(text: &str) -> Vec<Entry> {
     let mut out: Vec<Entry> = Vec::new();
     for (k, v) in pairs(text) {
         if k == "name" || out.is_empty() {
@@ -49,7 +49,7 @@ fn flags(e: &Entry) -> Vec<&str> {
 }
 
 /// Down as this Sentinel sees it: subjectively, objectively, or not even connected.
-fn is_down(e: &Entry) -> bool {
+pub(super) fn is_down(e: &Entry) -> bool {
     flags(e)
         .iter()
         .any(|f| matches!(*f, "s_down" | "o_down" | "disconnected"))
@@ -153,58 +153,11 @@ pub fn status(
                 .into(),
         });
     }
-    for r in &replicas {
-        let name = host_name(r.get("ip").map_or("?", String::as_str), hosts);
-        if r.get("master-link-status").is_some_and(|s| s != "ok") && !flags(r).contains(&"s_down") {
-            warnings.push(Warning {
-                severity: Severity::Warning,
-                what: format!("replica {name} has its link to the master down"),
-                why: "a replica that is not replicating is not a candidate for promotion".into(),
-                fix: format!("check masterauth and the network on {name}"),
-            });
-        }
-    }
     warnings.extend(own_checks(
         cluster, out, &master, &replicas, &sentinels, hosts,
     ));
-    let eligible = replicas
-        .iter()
-        .filter(|r| {
-            !is_down(r)
-                && num(r, "slave-priority").is_some_and(|p| p > 0)
-                && r.get("master-link-status").is_some_and(|s| s == "ok")
-        })
-        .count();
-    if eligible == 0 {
-        let all_zero =
-            !replicas.is_empty() && replicas.iter().all(|r| num(r, "slave-priority") == Some(0));
-        warnings.push(Warning {
-            severity: Severity::Critical,
-            what: format!("no replica of {cluster} can be promoted"),
-            why: if all_zero {
-                "every replica has replica-priority 0, which tells Sentinel never to promote it".into()
-            } else {
-                "every replica is down or not replicating".into()
-            },
-            fix: if all_zero {
-                "set replica-priority to a non-zero value on at least one replica (CONFIG SET replica-priority 100, then in redis.conf)".into()
-            } else {
-                "bring a replica back: systemctl start redis-server, check masterauth".into()
-            },
-        });
-    } else if replicas.iter().any(|r| flags(r).contains(&"s_down")) {
-        let down: Vec<String> = replicas
-            .iter()
-            .filter(|r| flags(r).contains(&"s_down"))
-            .map(|r| host_name(r.get("ip").map_or("?", String::as_str), hosts))
-            .collect();
-        warnings.push(Warning {
-            severity: Severity::Warning,
-            what: format!("replica {} down", down.join(", ")),
-            why: "one fewer candidate for promotion".into(),
-            fix: "systemctl start redis-server on it; `journalctl -u redis-server` says why it stopped".into(),
-        });
-    }
+    // Whether a replica can be promoted is not this Sentinel's to say alone: see
+    // `promotable`, which reads every Sentinel's cache and the replicas themselves.
     Ok(ClusterStatus {
         cluster: cluster.to_string(),
         technology: "redis".into(),
@@ -373,7 +326,7 @@ mod tests {
             read("sentinel-myid"),
             read("info-sentinel"),
         );
-        status(
+        let mut st = status(
             "redis",
             &Outputs {
                 on: "redis-02",
@@ -386,7 +339,11 @@ mod tests {
             },
             &hosts(),
         )
-        .unwrap()
+        .unwrap();
+        // This Sentinel's cache alone, as if no data node had answered for itself.
+        let seen = crate::probe::promotable::Seen::read("redis-02", Some(&r), "", &hosts());
+        crate::probe::promotable::check(&mut st, &[seen]);
+        st
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use super::{ClusterStatus, Member, Quorum, Severity, Warning};
 use serde::Deserialize;
+use std::collections::BTreeMap;
 
 #[derive(Debug, Deserialize)]
 struct Cluster {
@@ -22,9 +23,26 @@ struct ClusterMember {
     lag: Option<serde_json::Value>,
     #[serde(default)]
     tags: Tags,
+    /// Its PostgreSQL address: how its own `/patroni` reading is found.
+    host: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// What a member says of itself on `GET /patroni`: the tags it acts on from the moment it
+/// reloads. Its member key in the DCS, which `/cluster` shows, follows on its next HA cycle:
+/// 1 to 1.5 s later in the lab (loop_wait 2 s), measured with a reload of `nofailover`.
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct Own {
+    #[serde(default)]
+    tags: Tags,
+}
+
+impl Own {
+    pub fn parse(json: &str) -> Option<Own> {
+        serde_json::from_str(json).ok()
+    }
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
 struct Tags {
     #[serde(default)]
     nofailover: bool,
@@ -55,9 +73,9 @@ struct EtcdHealth {
 /// member's view can be staler than what Patroni will act on:
 /// - leader and pause: the leader key and the `/config` key, written once, read by all;
 /// - sync standby: the `/sync` key, the only member Patroni may promote in synchronous mode;
-/// - nofailover: a candidate decides from its own tags, and publishes them in its member key
-///   on the HA cycle that applies a reload, before that cycle can run a leader race; the
-///   other members and this view see them from then on;
+/// - nofailover: a candidate decides from its own tags, which reach its member key in the DCS
+///   only on its next HA cycle: so the tags are read from each member's own `/patroni` too
+///   (`own`, by address), the worst of the two decides, and a disagreement is said;
 /// - lag: the leader's and each replica's positions as they publish them every loop_wait,
 ///   the same figures a candidate compares against the leader's last position in the DCS;
 ///   a lag is a moving snapshot, so it only ever warns;
@@ -67,6 +85,7 @@ pub fn status(
     cluster_json: &str,
     config_json: Option<&str>,
     etcd_health_json: Option<&str>,
+    own: &BTreeMap<String, Own>,
 ) -> Result<ClusterStatus, String> {
     let c: Cluster =
         serde_json::from_str(cluster_json).map_err(|e| format!("Patroni /cluster: {e}"))?;
@@ -155,11 +174,20 @@ pub fn status(
                 .into(),
         });
     }
+    let own_of = |m: &ClusterMember| m.host.as_ref().and_then(|h| own.get(h));
+    for m in &c.members {
+        if let Some(o) = own_of(m)
+            && o.tags.nofailover != m.tags.nofailover
+        {
+            warnings.push(tags_lag(m, o));
+        }
+    }
     let eligible = replicas
         .iter()
         .filter(|m| !config.synchronous_mode || sync_ok(m))
         .filter(|m| {
             !m.tags.nofailover
+                && !own_of(m).is_some_and(|o| o.tags.nofailover)
                 && matches!(m.state.as_str(), "running" | "streaming")
                 && m.lag
                     .as_ref()
@@ -218,6 +246,29 @@ pub fn status(
     })
 }
 
+/// A member whose own tags its DCS key does not show yet.
+fn tags_lag(m: &ClusterMember, own: &Own) -> Warning {
+    let what = if own.tags.nofailover {
+        format!(
+            "{} is tagged nofailover; its key in the DCS does not say it yet",
+            m.name
+        )
+    } else {
+        format!(
+            "{} is no longer tagged nofailover; its key in the DCS still says it is",
+            m.name
+        )
+    };
+    Warning {
+        severity: Severity::Warning,
+        what,
+        why: "a member takes part in a leader race by its own tags, which reach the DCS on its \
+              next HA cycle (loop_wait): until then the others see the old ones"
+            .into(),
+        fix: "nothing if it was reloaded a moment ago; else `patronictl reload` on it".into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::fixture;
@@ -230,6 +281,7 @@ mod tests {
             &fixture("patroni/cluster-healthy.json"),
             Some(&fixture("patroni/config.json")),
             Some(&fixture("etcd/endpoint-health-healthy.json")),
+            &Default::default(),
         )
         .unwrap();
         assert_eq!(s.leader.as_deref(), Some("db-master-01"));
@@ -250,6 +302,7 @@ mod tests {
             &fixture("patroni/cluster-replica-stopped.json"),
             None,
             None,
+            &Default::default(),
         )
         .unwrap();
         assert_eq!(s.summary(), "2/3 up · leader db-master-01 · timeline 1");
@@ -259,6 +312,7 @@ mod tests {
             &fixture("patroni/cluster-paused.json"),
             None,
             None,
+            &Default::default(),
         )
         .unwrap();
         assert_eq!(s.worst(), Some(Severity::Critical));
@@ -273,6 +327,7 @@ mod tests {
             &fixture("patroni/cluster-healthy.json"),
             None,
             Some(&fixture("etcd/endpoint-health-one-down.json")),
+            &Default::default(),
         )
         .unwrap();
         assert_eq!(
@@ -300,6 +355,7 @@ mod tests {
             &lagging,
             Some(&fixture("patroni/config.json")),
             None,
+            &Default::default(),
         )
         .unwrap();
         assert!(s.warnings.iter().any(|w| w.what == "replica db-slave-01 is 52428800 bytes behind (maximum_lag_on_failover 1048576)"), "{:?}", s.warnings);
@@ -311,7 +367,14 @@ mod tests {
     fn synchronous_mode_needs_a_healthy_sync_standby() {
         let cluster = fixture("patroni/cluster-sync.json");
         let config = fixture("patroni/config-sync.json");
-        let s = status("postgres", &cluster, Some(&config), None).unwrap();
+        let s = status(
+            "postgres",
+            &cluster,
+            Some(&config),
+            None,
+            &Default::default(),
+        )
+        .unwrap();
         assert!(s.warnings.is_empty(), "{:?}", s.warnings);
         assert_eq!(s.members[1].role, "sync standby");
         // The sync standby stopped, before Patroni names another (seen live for about 1 s).
@@ -320,7 +383,7 @@ mod tests {
             r#""role": "replica", "state": "stopped""#,
         );
         assert_ne!(none, cluster);
-        let s = status("postgres", &none, Some(&config), None).unwrap();
+        let s = status("postgres", &none, Some(&config), None, &Default::default()).unwrap();
         let w = s
             .warnings
             .iter()
@@ -347,6 +410,7 @@ mod tests {
             &cluster,
             Some(&fixture("patroni/config.json")),
             None,
+            &Default::default(),
         )
         .unwrap();
         let w = s
@@ -356,5 +420,34 @@ mod tests {
             .unwrap();
         assert!(w.fix.contains("nofailover"));
         assert_eq!(s.worst(), Some(Severity::Critical));
+    }
+
+    #[test]
+    fn a_replica_s_own_nofailover_counts_before_the_dcs_shows_it() {
+        // Both replicas reloaded with nofailover a moment ago: their own /patroni says so,
+        // their keys in the DCS not yet.
+        let tagged = Own::parse(&fixture("patroni/patroni-replica-nofailover.json")).unwrap();
+        assert!(tagged.tags.nofailover);
+        let plain = Own::parse(&fixture("patroni/patroni-replica.json")).unwrap();
+        assert!(!plain.tags.nofailover);
+        let own: BTreeMap<String, Own> = [("10.203.0.121", &tagged), ("10.203.0.122", &tagged)]
+            .into_iter()
+            .map(|(ip, o)| (ip.to_string(), o.clone()))
+            .collect();
+        let cluster = fixture("patroni/cluster-healthy.json");
+        let config = fixture("patroni/config.json");
+        let s = status("postgres", &cluster, Some(&config), None, &own).unwrap();
+        assert!(s.warnings.iter().any(|w| w.severity == Severity::Critical
+            && w.what == "no replica of postgres can be promoted"));
+        assert!(s.warnings.iter().any(|w| w.what
+            == "db-slave-01 is tagged nofailover; its key in the DCS does not say it yet"));
+        // One replica still plain: it fails over, and only the tagged one is said.
+        let own: BTreeMap<String, Own> = [("10.203.0.121", &tagged), ("10.203.0.122", &plain)]
+            .into_iter()
+            .map(|(ip, o)| (ip.to_string(), o.clone()))
+            .collect();
+        let s = status("postgres", &cluster, Some(&config), None, &own).unwrap();
+        assert_eq!(s.worst(), Some(Severity::Warning), "{:?}", s.warnings);
+        assert_eq!(s.warnings.len(), 1);
     }
 }

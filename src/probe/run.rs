@@ -28,16 +28,20 @@ fn script(fleet: &Fleet, cluster: &Cluster, on: &str, quick: bool) -> Option<Str
     match cluster.technology {
         Technology::Patroni => {
             let endpoints: Vec<String> = ips.iter().map(|ip| format!("http://{ip}:2379")).collect();
-            let mut parts = vec![
+            let parts = [
                 format!("curl -fsS --max-time 1 http://{}:8008/cluster", quote(on)),
                 format!("curl -fsS --max-time 1 http://{}:8008/config", quote(on)),
+                if quick {
+                    "true".to_string()
+                } else {
+                    format!(
+                        "ETCDCTL_API=3 etcdctl --endpoints={} --dial-timeout=400ms --command-timeout=400ms endpoint health -w json 2>/dev/null",
+                        quote(&endpoints.join(","))
+                    )
+                },
+                // The member's own tags: the DCS has them only from its next HA cycle.
+                format!("curl -fsS --max-time 1 http://{}:8008/patroni", quote(on)),
             ];
-            if !quick {
-                parts.push(format!(
-                    "ETCDCTL_API=3 etcdctl --endpoints={} --dial-timeout=400ms --command-timeout=400ms endpoint health -w json 2>/dev/null",
-                    quote(&endpoints.join(","))
-                ));
-            }
             Some(parts.join(&sep))
         }
         Technology::Redis => {
@@ -131,64 +135,159 @@ pub async fn probe(
         let nodes = futures_util::future::join_all(nodes).await;
         return Ok(postgres::status(&cluster.name, &nodes));
     }
-    // Every member at once: a dead member must not hold the probe for its connect timeout.
-    // Members can disagree for a moment after a failover (a Sentinel that has not heard yet,
-    // a Patroni replica whose cached view is a loop old): of the answers that arrive within
-    // a grace after the first, `believe` picks one. A full probe (doctor, the preflight)
-    // waits longer for the slow ones, whose own readings the promotion check needs; a quick
-    // one (the console right after a change) wants the leader now.
+    let readings = read_members(pool, fleet, config, cluster, quick).await;
+    combine(cluster, readings, &hosts)
+}
+
+/// What one member's probe printed, section by section, or why it did not answer.
+type Reading = (String, Result<Vec<String>, String>);
+
+/// Every member's probe at once: a dead member must not hold the others for its connect
+/// timeout. Of the answers that arrive within a grace after the first, all are kept. A full
+/// probe (doctor, the preflight) waits longer for the slow ones, whose own readings the
+/// promotion checks need; a quick one (the console right after a change) wants the leader.
+async fn read_members(
+    pool: &Pool,
+    fleet: &Fleet,
+    config: &FleetConfig,
+    cluster: &Cluster,
+    quick: bool,
+) -> Vec<Reading> {
     let grace_after_first = Duration::from_millis(if quick { 300 } else { 1500 });
     let mut racing: futures_util::stream::FuturesUnordered<_> = cluster
         .hosts
         .iter()
-        .map(|on| probe_on(pool, fleet, config, cluster, on, &hosts, quick))
+        .map(|on| async move {
+            let text = match fleet.host(on).map(|h| h.ip_private.to_string()) {
+                None => Err(format!("no host {on}")),
+                Some(ip) => match script(fleet, cluster, &ip, quick) {
+                    None => Err(format!("no probe for {} yet", cluster.technology.label())),
+                    Some(cmd) => run_on(pool, fleet, config, cluster, on, cmd).await,
+                },
+            };
+            (on.clone(), text.map(|t| sections(&t)))
+        })
         .collect();
-    let mut views: Vec<ClusterStatus> = Vec::new();
-    let mut seen: Vec<Seen> = Vec::new();
-    let mut errors = Vec::new();
-    // What one member says about itself holds whichever view wins.
-    let mut per_member: Vec<super::Warning> = Vec::new();
+    let mut readings = Vec::new();
     let grace = tokio::time::sleep(Duration::from_secs(3600));
     tokio::pin!(grace);
     loop {
         tokio::select! {
             r = futures_util::StreamExt::next(&mut racing) => match r {
-                Some((status, own)) => {
-                    seen.extend(own);
-                    match status {
-                        Ok(s) => {
-                    per_member.extend(s.warnings.iter().filter(|w| sentinel::per_sentinel(w)).cloned());
-                    if views.is_empty() {
+                Some(reading) => {
+                    if readings.is_empty() {
                         grace.as_mut().reset(tokio::time::Instant::now() + grace_after_first);
                     }
-                            views.push(s);
-                        }
-                        Err(e) => errors.push(e),
-                    }
+                    readings.push(reading);
                 }
                 None => break,
             },
             _ = &mut grace => break,
         }
     }
-    let mut best = believe(views);
-    if let Some(b) = best.as_mut() {
-        for w in per_member {
-            if !b.warnings.contains(&w) {
-                b.warnings.push(w);
+    readings
+}
+
+/// The cluster's status from its members' readings: each member's view of the cluster
+/// (`believe` picks one: members disagree for a moment after a failover), then what each
+/// member says of itself, which holds whichever view wins.
+fn combine(
+    cluster: &Cluster,
+    readings: Vec<Reading>,
+    hosts: &[(String, String)],
+) -> Result<ClusterStatus, String> {
+    let mut views = Vec::new();
+    let mut errors = Vec::new();
+    let mut per_member: Vec<Warning> = Vec::new();
+    let mut seen: Vec<Seen> = Vec::new();
+    let ip_of = |on: &str| {
+        hosts
+            .iter()
+            .find(|(n, _)| n == on)
+            .map_or(String::new(), |(_, ip)| ip.clone())
+    };
+    // Patroni: each member's own tags, by its address, for every view.
+    let own: BTreeMap<String, patroni::Own> = readings
+        .iter()
+        .filter(|_| cluster.technology == Technology::Patroni)
+        .filter_map(|(on, r)| {
+            let own = r
+                .as_ref()
+                .ok()?
+                .get(3)
+                .and_then(|t| patroni::Own::parse(t))?;
+            Some((ip_of(on), own))
+        })
+        .collect();
+    for (on, reading) in &readings {
+        let s = match reading {
+            Ok(s) => s,
+            Err(e) => {
+                errors.push(e.clone());
+                continue;
             }
-        }
-        if cluster.technology == Technology::Redis {
-            promotable::check(b, &seen);
+        };
+        let get = |i: usize| s.get(i).map(String::as_str).filter(|t| !t.is_empty());
+        let view = match cluster.technology {
+            Technology::Patroni => match get(0) {
+                Some(c) => patroni::status(&cluster.name, c, get(1), get(2), &own)
+                    .map(|st| with_unlisted(st, cluster)),
+                None => Err(format!("{on}: Patroni's REST API did not answer")),
+            },
+            _ => {
+                seen.push(Seen::read(
+                    on,
+                    get(0).map(|_| get(1).unwrap_or("")),
+                    get(6).unwrap_or(""),
+                    hosts,
+                ));
+                match get(0) {
+                    Some(m) => sentinel::status(
+                        &cluster.name,
+                        &sentinel::Outputs {
+                            on,
+                            master: m,
+                            replicas: get(1).unwrap_or(""),
+                            sentinels: get(2).unwrap_or(""),
+                            ckquorum: get(3).unwrap_or(""),
+                            myid: get(4).unwrap_or(""),
+                            info: get(5).unwrap_or(""),
+                        },
+                        hosts,
+                    ),
+                    None => Err(format!("{on}: its Sentinel did not answer")),
+                }
+            }
+        };
+        match view {
+            Ok(v) => {
+                per_member.extend(
+                    v.warnings
+                        .iter()
+                        .filter(|w| sentinel::per_sentinel(w))
+                        .cloned(),
+                );
+                views.push(v);
+            }
+            Err(e) => errors.push(e),
         }
     }
-    best.ok_or_else(|| {
+    let mut best = believe(views).ok_or_else(|| {
         format!(
             "no member of {} answered: {}",
             cluster.name,
             errors.join("; ")
         )
-    })
+    })?;
+    for w in per_member {
+        if !best.warnings.contains(&w) {
+            best.warnings.push(w);
+        }
+    }
+    if cluster.technology == Technology::Redis {
+        promotable::check(&mut best, &seen);
+    }
+    Ok(best)
 }
 
 /// Of the members' views, the one with the highest epoch (a newer election); between views
@@ -210,69 +309,6 @@ pub fn believe(views: Vec<ClusterStatus>) -> Option<ClusterStatus> {
         }
     }
     best.cloned()
-}
-
-/// One member's view of its cluster, and (Redis) what this member read of the replicas from
-/// its Sentinel's cache and its own data node: `promotable` weighs those of every member.
-async fn probe_on(
-    pool: &Pool,
-    fleet: &Fleet,
-    config: &FleetConfig,
-    cluster: &Cluster,
-    on: &str,
-    hosts: &[(String, String)],
-    quick: bool,
-) -> (Result<ClusterStatus, String>, Option<Seen>) {
-    let Some(ip) = fleet.host(on).map(|h| h.ip_private.to_string()) else {
-        return (Err(format!("no host {on}")), None);
-    };
-    let Some(cmd) = script(fleet, cluster, &ip, quick) else {
-        return (
-            Err(format!("no probe for {} yet", cluster.technology.label())),
-            None,
-        );
-    };
-    let text = match run_on(pool, fleet, config, cluster, on, cmd).await {
-        Ok(text) => text,
-        Err(e) => return (Err(e), None),
-    };
-    let s = sections(&text);
-    let get = |i: usize| s.get(i).map(String::as_str).filter(|t| !t.is_empty());
-    match cluster.technology {
-        Technology::Patroni => {
-            let status = match get(0) {
-                Some(c) => patroni::status(&cluster.name, c, get(1), get(2)),
-                None => Err(format!("{on}: Patroni's REST API did not answer")),
-            };
-            (status.map(|st| with_unlisted(st, cluster)), None)
-        }
-        _ => {
-            let sentinel_up = get(0).is_some();
-            let seen = Seen::read(
-                on,
-                sentinel_up.then(|| get(1).unwrap_or("")),
-                get(6).unwrap_or(""),
-                hosts,
-            );
-            let status = match get(0) {
-                Some(m) => sentinel::status(
-                    &cluster.name,
-                    &sentinel::Outputs {
-                        on,
-                        master: m,
-                        replicas: get(1).unwrap_or(""),
-                        sentinels: get(2).unwrap_or(""),
-                        ckquorum: get(3).unwrap_or(""),
-                        myid: get(4).unwrap_or(""),
-                        info: get(5).unwrap_or(""),
-                    },
-                    hosts,
-                ),
-                None => Err(format!("{on}: its Sentinel did not answer")),
-            };
-            (status, Some(seen))
-        }
-    }
 }
 
 /// Members Patroni does not list at all are down to us.

@@ -486,6 +486,7 @@ fn live_roles_quorum_and_warnings_from_the_probes() {
         &fixture("patroni/cluster-paused.json"),
         Some(&fixture("patroni/config.json")),
         Some(&fixture("etcd/endpoint-health-healthy.json")),
+        &Default::default(),
     )
     .unwrap();
     a.on_probe(ProbeEvent {

@@ -12,3 +12,4 @@ pub mod paths;
 pub mod probe;
 pub mod ssh;
 pub mod tui;
+pub mod watch;

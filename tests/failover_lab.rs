@@ -86,14 +86,17 @@ fn start_until_injected(args: &[&str]) -> (std::process::Child, String, mpsc::Re
         }
     });
     let start = Instant::now();
+    let mut seen = String::new();
     loop {
         let line = rx
             .recv_timeout(Duration::from_secs(30))
-            .unwrap_or_else(|_| panic!("no 'injected' line within 30 s"));
+            .unwrap_or_else(|_| panic!("no 'injected' line within 30 s:\n{seen}"));
         if let Some(rest) = line.split(" injected on ").nth(1) {
             return (child, rest.trim().to_string(), rx);
         }
-        assert!(start.elapsed() < Duration::from_secs(30));
+        seen.push_str(&line);
+        seen.push('\n');
+        assert!(start.elapsed() < Duration::from_secs(30), "{seen}");
     }
 }
 

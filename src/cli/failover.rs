@@ -99,10 +99,24 @@ pub fn failover(global: &Global, args: Args) -> Result<ExitCode> {
     let series = save::series_id(&args.cluster);
     let reports: Vec<RunReport> = rt.block_on(async {
         let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(None);
+        // Ctrl-C, and what ends a process without a person at the keyboard (`timeout`, a
+        // closed terminal, systemd): the run stops and heals its fault before kbz exits.
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                let _ = cancel_tx.send(Some("Ctrl-C"));
-            }
+            use tokio::signal::unix::{SignalKind, signal};
+            let (Ok(mut term), Ok(mut hup)) =
+                (signal(SignalKind::terminate()), signal(SignalKind::hangup()))
+            else {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    let _ = cancel_tx.send(Some("Ctrl-C"));
+                }
+                return;
+            };
+            let why = tokio::select! {
+                _ = tokio::signal::ctrl_c() => "Ctrl-C",
+                _ = term.recv() => "SIGTERM",
+                _ = hup.recv() => "SIGHUP",
+            };
+            let _ = cancel_tx.send(Some(why));
         });
         let mut reports = Vec::new();
         for i in 1..=args.runs {

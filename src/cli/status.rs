@@ -11,7 +11,6 @@ use color_eyre::eyre::{Result, eyre};
 use futures_util::future::join_all;
 use std::collections::BTreeMap;
 use std::process::ExitCode;
-use std::time::Duration;
 
 const PROBED: [Technology; 4] = [
     Technology::Patroni,
@@ -220,7 +219,7 @@ async fn watch_changes(
         pool,
         std::sync::Arc::new(fleet),
         config,
-        Duration::from_secs(1),
+        crate::engine::prober::STEADY,
         tx,
     );
     let mut last: BTreeMap<String, String> = BTreeMap::new();

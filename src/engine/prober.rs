@@ -5,7 +5,7 @@
 
 use crate::inventory::{Cluster, Fleet, FleetConfig, Technology};
 use crate::probe::ClusterStatus;
-use crate::probe::run::probe;
+use crate::probe::run::Watch;
 use crate::ssh::quote::quote;
 use crate::ssh::{ExecEvent, ExecSpec, Pool};
 use std::sync::Arc;
@@ -22,6 +22,15 @@ pub struct ProbeEvent {
     /// The cluster announced a change just before (not the periodic probe).
     pub pushed: bool,
 }
+
+/// How often a watched cluster's members are asked what costs their host (Patroni's own
+/// `/patroni`): the console shows a tag change within this; doctor and the preflight ask at
+/// once.
+/// The steady probe interval of the console and `status --watch`: changes come sooner, by
+/// the clusters' own feeds, and every probe is a few requests on open streams.
+pub const STEADY: Duration = Duration::from_secs(2);
+
+const OWN_EVERY: Duration = Duration::from_secs(30);
 
 pub fn probed(t: Technology) -> bool {
     matches!(
@@ -41,7 +50,21 @@ pub fn spawn(
     let mut tasks = Vec::new();
     for cluster in fleet.clusters.iter().filter(|c| probed(c.technology)) {
         let (kick_tx, mut kick_rx) = mpsc::channel::<()>(1);
-        if let Some(feed) = feed_command(cluster) {
+        let wrapped = config.probe_wrap.contains_key(&cluster.name)
+            || config.probe_wrap.contains_key(cluster.technology.id());
+        if !wrapped && crate::watch::feed::has_feed(cluster) {
+            // Every member's feed: the first to announce a change wins (the Sentinel next to
+            // a dead master is the last to hear of the new one).
+            for h in cluster.hosts.iter().filter_map(|h| fleet.host(h)) {
+                tasks.push(tokio::spawn(crate::watch::feed::follow(
+                    pool.clone(),
+                    pool.target(h),
+                    h.ip_private.to_string(),
+                    cluster.clone(),
+                    kick_tx.clone(),
+                )));
+            }
+        } else if let Some(feed) = feed_command(cluster) {
             // Every member's feed: the first to announce a change wins (the Sentinel next to
             // a dead master is the last to hear of the new one).
             for host in &cluster.hosts {
@@ -73,6 +96,8 @@ pub fn spawn(
             let Some(cluster) = fleet.clusters.iter().find(|c| c.name == name) else {
                 return;
             };
+            // Kept between probes: its streams stay open.
+            let mut watch = Watch::new(&pool, &fleet, cluster, &config, OWN_EVERY);
             let mut pushed = false;
             // After the cluster announced a change, or while it has no leader, probe every
             // 250 ms: members' views settle within a second of a failover, and the new leader
@@ -82,7 +107,7 @@ pub fn spawn(
             loop {
                 let at = Instant::now();
                 let quick = Instant::now() < fast_until;
-                let mut status = probe(&pool, &fleet, cluster, &config, quick).await;
+                let mut status = watch.probe(quick).await;
                 // A quick probe leaves the DCS's health out: keep what the last full one saw.
                 if quick
                     && let (Ok(s), Some(Ok(prev))) = (status.as_mut(), last.as_ref())
@@ -121,7 +146,8 @@ pub fn spawn(
     tasks
 }
 
-/// A command that prints a line whenever the cluster changes, if the technology has one.
+/// The CLI path's feed (for clusters whose probes kbz.toml wraps): a command that prints a
+/// line whenever the cluster changes, if the technology has one.
 fn feed_command(cluster: &Cluster) -> Option<String> {
     match cluster.technology {
         Technology::Redis => Some(

@@ -1,6 +1,9 @@
 //! HAProxy's stats socket (`show stat`, CSV): which server of each backend is up and so takes
 //! the traffic.
 
+use super::{ClusterStatus, Member, Severity, Warning};
+use crate::inventory::{Cluster, FleetConfig};
+use crate::watch::Reading;
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +48,134 @@ pub fn parse(csv: &str) -> Result<BTreeMap<String, Vec<Server>>, String> {
         });
     }
     Ok(out)
+}
+
+/// Whether `addresses` (`ip -o -4 addr show`, or one address a line) has `vip`.
+fn holds(addresses: &str, vip: &str) -> bool {
+    addresses.contains(&format!(" {vip}/")) || addresses.lines().any(|l| l.trim() == vip)
+}
+
+/// The load balancers from their readings (each its `show stat` and its addresses), in the
+/// inventory's order.
+pub fn status(
+    cluster: &Cluster,
+    config: &FleetConfig,
+    readings: &[Reading],
+) -> Result<ClusterStatus, String> {
+    let vip = config
+        .vars
+        .get("haproxy_vip")
+        .map(|v| v.split('/').next().unwrap_or(v).to_string());
+    let mut members = Vec::new();
+    let mut holders = Vec::new();
+    let mut backends: Option<BTreeMap<String, Vec<Server>>> = None;
+    let mut warnings = Vec::new();
+    for h in &cluster.hosts {
+        let Some((_, reading)) = readings.iter().find(|(on, _)| on == h) else {
+            continue;
+        };
+        match reading {
+            Ok(s) => {
+                let parsed = s.first().map(|t| parse(t));
+                let up = matches!(parsed, Some(Ok(_)));
+                if let Some(v) = &vip
+                    && s.get(1).is_some_and(|a| holds(a, v))
+                {
+                    holders.push(h.clone());
+                }
+                if let Some(Ok(b)) = parsed
+                    && backends.is_none()
+                {
+                    backends = Some(b);
+                }
+                members.push(Member {
+                    host: h.clone(),
+                    role: if holders.contains(h) {
+                        "holds the address".into()
+                    } else {
+                        "backup".into()
+                    },
+                    state: if up {
+                        "running".into()
+                    } else {
+                        "haproxy not answering".into()
+                    },
+                    up,
+                    lag: None,
+                    epoch: None,
+                });
+            }
+            Err(e) => members.push(Member {
+                host: h.clone(),
+                role: "?".into(),
+                state: e.clone(),
+                up: false,
+                lag: None,
+                epoch: None,
+            }),
+        }
+    }
+    if let Some(v) = &vip {
+        match holders.len() {
+            1 => {}
+            0 => warnings.push(Warning {
+                severity: Severity::Critical,
+                what: format!("no load balancer holds the floating address {v}"),
+                why: "clients of the endpoints reach nothing".into(),
+                fix: "systemctl status keepalived on the load balancers; check both see each other (VRRP)".into(),
+            }),
+            _ => warnings.push(Warning {
+                severity: Severity::Critical,
+                what: format!("{} hold the floating address {v} at once", holders.join(" and ")),
+                why: "split brain: clients reach either, at random".into(),
+                fix: "check VRRP between them (unicast peers, firewall); restart keepalived on the one that should be backup".into(),
+            }),
+        }
+    }
+    for (name, servers) in backends.iter().flatten() {
+        let up: Vec<&str> = servers
+            .iter()
+            .filter(|s| s.up())
+            .map(|s| s.name.as_str())
+            .collect();
+        if up.is_empty() {
+            warnings.push(Warning {
+                severity: Severity::Critical,
+                what: format!("backend {name}: every server is down"),
+                why: "its endpoint refuses every client".into(),
+                fix: "check the service behind it (and its health check)".into(),
+            });
+        } else if up.len() > 1 && (name.contains("primary") || name.contains("master")) {
+            warnings.push(Warning {
+                severity: Severity::Critical,
+                what: format!(
+                    "backend {name} routes writes to {} servers: {}",
+                    up.len(),
+                    up.join(", ")
+                ),
+                why: "writes may land on a replica, or on two primaries".into(),
+                fix: "check the health check (Patroni /primary, Redis role:master)".into(),
+            });
+        }
+    }
+    Ok(ClusterStatus {
+        cluster: cluster.name.clone(),
+        technology: "haproxy".into(),
+        leader: holders.first().cloned(),
+        members,
+        epoch_name: "",
+        epoch: None,
+        quorum: None,
+        warnings,
+        routes: backends
+            .iter()
+            .flatten()
+            .map(|(b, servers)| {
+                let up = servers.iter().filter(|s| s.up()).map(|s| s.name.clone());
+                (b.clone(), up.collect())
+            })
+            .collect(),
+    })
 }
 
 #[cfg(test)]

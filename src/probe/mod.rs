@@ -3,6 +3,7 @@
 //! survives; and warnings that say what is wrong, why, and the fix. One model for every
 //! technology; one parser per technology (`patroni`, `sentinel`, `haproxy`).
 
+pub mod dcs;
 pub mod endpoints;
 pub mod haproxy;
 pub mod host;

@@ -58,11 +58,18 @@ pub struct Config {
     pub synchronous_mode_strict: bool,
 }
 
-#[derive(Debug, Deserialize)]
-struct EtcdHealth {
-    endpoint: String,
-    health: bool,
-    error: Option<String>,
+/// One etcd endpoint's health, as `etcdctl endpoint health -w json` lists them, or as the
+/// watcher reads each member's own `GET /health`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct EtcdHealth {
+    pub endpoint: String,
+    pub health: bool,
+    pub error: Option<String>,
+}
+
+/// `etcdctl endpoint health -w json`.
+pub fn etcd_health(json: &str) -> Result<Vec<EtcdHealth>, String> {
+    serde_json::from_str(json).map_err(|e| format!("etcd endpoint health: {e}"))
 }
 
 /// The cluster's status from `/cluster`, with `/config` and etcd's endpoint health if known.
@@ -84,7 +91,7 @@ pub fn status(
     cluster: &str,
     cluster_json: &str,
     config_json: Option<&str>,
-    etcd_health_json: Option<&str>,
+    etcd_health: Option<&[EtcdHealth]>,
     own: &BTreeMap<String, Own>,
 ) -> Result<ClusterStatus, String> {
     let c: Cluster =
@@ -203,10 +210,8 @@ pub fn status(
             fix: "bring a replica back streaming, or remove its nofailover tag in /etc/patroni/config.yml and reload".into(),
         });
     }
-    let quorum = match etcd_health_json {
-        Some(t) => {
-            let health: Vec<EtcdHealth> =
-                serde_json::from_str(t).map_err(|e| format!("etcd endpoint health: {e}"))?;
+    let quorum = match etcd_health {
+        Some(health) => {
             let q = Quorum {
                 members: health.len(),
                 up: health.iter().filter(|h| h.health).count(),
@@ -280,7 +285,7 @@ mod tests {
             "postgres",
             &fixture("patroni/cluster-healthy.json"),
             Some(&fixture("patroni/config.json")),
-            Some(&fixture("etcd/endpoint-health-healthy.json")),
+            Some(&etcd_health(&fixture("etcd/endpoint-health-healthy.json")).unwrap()),
             &Default::default(),
         )
         .unwrap();
@@ -326,7 +331,7 @@ mod tests {
             "postgres",
             &fixture("patroni/cluster-healthy.json"),
             None,
-            Some(&fixture("etcd/endpoint-health-one-down.json")),
+            Some(&etcd_health(&fixture("etcd/endpoint-health-one-down.json")).unwrap()),
             &Default::default(),
         )
         .unwrap();

@@ -3,12 +3,11 @@
 //! The commands are data: per technology, the shell that prints each section.
 
 use super::promotable::Seen;
-use super::{
-    ClusterStatus, Member, Severity, Warning, haproxy, patroni, postgres, promotable, sentinel,
-};
+use super::{ClusterStatus, Member, Warning, haproxy, patroni, postgres, promotable, sentinel};
 use crate::inventory::{Cluster, Fleet, FleetConfig, Host, Technology};
 use crate::ssh::Pool;
 use crate::ssh::quote::quote;
+use crate::watch::{Members, Reading, gather};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -108,7 +107,7 @@ fn sections(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// The status of one cluster, from the first member whose probe parses.
+/// The status of one cluster, asked once (doctor, the preflight, `status`).
 pub async fn probe(
     pool: &Pool,
     fleet: &Fleet,
@@ -116,36 +115,79 @@ pub async fn probe(
     config: &FleetConfig,
     quick: bool,
 ) -> Result<ClusterStatus, String> {
-    let hosts: Vec<(String, String)> = fleet
-        .hosts
-        .iter()
-        .map(|h| (h.hostname.clone(), h.ip_private.to_string()))
-        .collect();
-    if cluster.technology == Technology::Haproxy {
-        return haproxy_status(pool, fleet, cluster, config).await;
-    }
-    if cluster.technology == Technology::Postgres {
-        // Every server answers for itself: there is no cluster view to ask.
-        let nodes = cluster.hosts.iter().map(|h| async move {
-            let node = run_on(pool, fleet, config, cluster, h, postgres::command())
-                .await
-                .and_then(|t| postgres::parse(&t));
-            (h.clone(), node)
-        });
-        let nodes = futures_util::future::join_all(nodes).await;
-        return Ok(postgres::status(&cluster.name, &nodes));
-    }
-    let readings = read_members(pool, fleet, config, cluster, quick).await;
-    combine(cluster, readings, &hosts)
+    Watch::new(pool, fleet, cluster, config, Duration::ZERO)
+        .probe(quick)
+        .await
 }
 
-/// What one member's probe printed, section by section, or why it did not answer.
-type Reading = (String, Result<Vec<String>, String>);
+/// One cluster watched: the same probe again and again, on connections kept between probes.
+pub struct Watch<'a> {
+    pool: &'a Pool,
+    fleet: &'a Fleet,
+    cluster: &'a Cluster,
+    config: &'a FleetConfig,
+    /// The native readers, or None for the CLI path (below).
+    native: Option<Members>,
+}
 
-/// Every member's probe at once: a dead member must not hold the others for its connect
-/// timeout. Of the answers that arrive within a grace after the first, all are kept. A full
-/// probe (doctor, the preflight) waits longer for the slow ones, whose own readings the
-/// promotion checks need; a quick one (the console right after a change) wants the leader.
+impl<'a> Watch<'a> {
+    /// Natively when the technology has a native reader, unless kbz.toml wraps the cluster's
+    /// probes (`probe_wrap`: its services in containers, their ports not reachable from the
+    /// host): then the CLI path, which starts a shell and the services' CLIs on a member for
+    /// every probe. It is the costly path, kept for that case only. `own_every`: see
+    /// `Members` (zero for a one-shot probe).
+    pub fn new(
+        pool: &'a Pool,
+        fleet: &'a Fleet,
+        cluster: &'a Cluster,
+        config: &'a FleetConfig,
+        own_every: Duration,
+    ) -> Watch<'a> {
+        let wrapped = config.probe_wrap.contains_key(&cluster.name)
+            || config.probe_wrap.contains_key(cluster.technology.id());
+        Watch {
+            pool,
+            fleet,
+            cluster,
+            config,
+            native: if wrapped {
+                None
+            } else {
+                Members::new(pool, fleet, cluster, own_every)
+            },
+        }
+    }
+
+    pub async fn probe(&mut self, quick: bool) -> Result<ClusterStatus, String> {
+        let (pool, fleet, cluster, config) = (self.pool, self.fleet, self.cluster, self.config);
+        let hosts: Vec<(String, String)> = fleet
+            .hosts
+            .iter()
+            .map(|h| (h.hostname.clone(), h.ip_private.to_string()))
+            .collect();
+        if cluster.technology == Technology::Postgres {
+            // Every server answers for itself: there is no cluster view to ask.
+            let nodes = cluster.hosts.iter().map(|h| async move {
+                let node = run_on(pool, fleet, config, cluster, h, postgres::command())
+                    .await
+                    .and_then(|t| postgres::parse(&t));
+                (h.clone(), node)
+            });
+            let nodes = futures_util::future::join_all(nodes).await;
+            return Ok(postgres::status(&cluster.name, &nodes));
+        }
+        let readings = match self.native.as_mut() {
+            Some(members) => members.read(quick).await,
+            None => read_members(pool, fleet, config, cluster, quick).await,
+        };
+        match cluster.technology {
+            Technology::Haproxy => haproxy::status(cluster, config, &readings),
+            _ => combine(cluster, readings, &hosts),
+        }
+    }
+}
+
+/// The CLI path: every member's probe script, as `gather` runs them.
 async fn read_members(
     pool: &Pool,
     fleet: &Fleet,
@@ -153,39 +195,17 @@ async fn read_members(
     cluster: &Cluster,
     quick: bool,
 ) -> Vec<Reading> {
-    let grace_after_first = Duration::from_millis(if quick { 300 } else { 1500 });
-    let mut racing: futures_util::stream::FuturesUnordered<_> = cluster
-        .hosts
-        .iter()
-        .map(|on| async move {
-            let text = match fleet.host(on).map(|h| h.ip_private.to_string()) {
-                None => Err(format!("no host {on}")),
-                Some(ip) => match script(fleet, cluster, &ip, quick) {
-                    None => Err(format!("no probe for {} yet", cluster.technology.label())),
-                    Some(cmd) => run_on(pool, fleet, config, cluster, on, cmd).await,
-                },
-            };
-            (on.clone(), text.map(|t| sections(&t)))
-        })
-        .collect();
-    let mut readings = Vec::new();
-    let grace = tokio::time::sleep(Duration::from_secs(3600));
-    tokio::pin!(grace);
-    loop {
-        tokio::select! {
-            r = futures_util::StreamExt::next(&mut racing) => match r {
-                Some(reading) => {
-                    if readings.is_empty() {
-                        grace.as_mut().reset(tokio::time::Instant::now() + grace_after_first);
-                    }
-                    readings.push(reading);
-                }
-                None => break,
+    let reads = cluster.hosts.iter().map(|on| async move {
+        let text = match fleet.host(on).map(|h| h.ip_private.to_string()) {
+            None => Err(format!("no host {on}")),
+            Some(ip) => match script(fleet, cluster, &ip, quick) {
+                None => Err(format!("no probe for {} yet", cluster.technology.label())),
+                Some(cmd) => run_on(pool, fleet, config, cluster, on, cmd).await,
             },
-            _ = &mut grace => break,
-        }
-    }
-    readings
+        };
+        (on.clone(), text.map(|t| sections(&t)))
+    });
+    gather(reads, quick).await
 }
 
 /// The cluster's status from its members' readings: each member's view of the cluster
@@ -206,6 +226,11 @@ fn combine(
             .find(|(n, _)| n == on)
             .map_or(String::new(), |(_, ip)| ip.clone())
     };
+    // Patroni: etcd's health as every member read it, one entry per endpoint (an endpoint
+    // anyone found healthy is); members that could not be asked say their etcd is unknown.
+    let etcd = (cluster.technology == Technology::Patroni)
+        .then(|| etcd_health(&readings, &ip_of))
+        .flatten();
     // Patroni: each member's own tags, by its address, for every view.
     let own: BTreeMap<String, patroni::Own> = readings
         .iter()
@@ -230,7 +255,7 @@ fn combine(
         let get = |i: usize| s.get(i).map(String::as_str).filter(|t| !t.is_empty());
         let view = match cluster.technology {
             Technology::Patroni => match get(0) {
-                Some(c) => patroni::status(&cluster.name, c, get(1), get(2), &own)
+                Some(c) => patroni::status(&cluster.name, c, get(1), etcd.as_deref(), &own)
                     .map(|st| with_unlisted(st, cluster)),
                 None => Err(format!("{on}: Patroni's REST API did not answer")),
             },
@@ -290,6 +315,40 @@ fn combine(
     Ok(best)
 }
 
+/// etcd's endpoints' health from the members' readings (section 2), None when no reading
+/// has it (a quick probe leaves it out).
+fn etcd_health(
+    readings: &[Reading],
+    ip_of: &dyn Fn(&str) -> String,
+) -> Option<Vec<patroni::EtcdHealth>> {
+    let mut all: Vec<patroni::EtcdHealth> = Vec::new();
+    let mut any = false;
+    for (on, r) in readings {
+        let listed = match r {
+            Ok(s) => match s.get(2).filter(|t| !t.is_empty()) {
+                Some(t) => {
+                    any = true;
+                    patroni::etcd_health(t).unwrap_or_default()
+                }
+                None => continue,
+            },
+            Err(e) => vec![patroni::EtcdHealth {
+                endpoint: format!("http://{}:2379", ip_of(on)),
+                health: false,
+                error: Some(e.clone()),
+            }],
+        };
+        for h in listed {
+            match all.iter_mut().find(|a| a.endpoint == h.endpoint) {
+                Some(a) if h.health => *a = h,
+                Some(_) => {}
+                None => all.push(h),
+            }
+        }
+    }
+    any.then_some(all)
+}
+
 /// Of the members' views, the one with the highest epoch (a newer election); between views
 /// at the same epoch, the one most members share (a leader cut off from its peers names
 /// itself until it is demoted, alone); then the one with a leader. Arrival order never
@@ -326,129 +385,6 @@ fn with_unlisted(mut status: ClusterStatus, cluster: &Cluster) -> ClusterStatus 
         }
     }
     status
-}
-
-async fn haproxy_status(
-    pool: &Pool,
-    fleet: &Fleet,
-    cluster: &Cluster,
-    config: &FleetConfig,
-) -> Result<ClusterStatus, String> {
-    let vip = config
-        .vars
-        .get("haproxy_vip")
-        .map(|v| v.split('/').next().unwrap_or(v).to_string());
-    let mut members = Vec::new();
-    let mut holders = Vec::new();
-    let mut backends: Option<BTreeMap<String, Vec<haproxy::Server>>> = None;
-    let mut warnings = Vec::new();
-    for h in &cluster.hosts {
-        let Some(cmd) = script(fleet, cluster, h, false) else {
-            continue;
-        };
-        match run_on(pool, fleet, config, cluster, h, cmd).await {
-            Ok(text) => {
-                let s = sections(&text);
-                let parsed = s.first().map(|t| haproxy::parse(t));
-                let up = matches!(parsed, Some(Ok(_)));
-                if let Some(v) = &vip
-                    && s.get(1).is_some_and(|a| a.contains(&format!(" {v}/")))
-                {
-                    holders.push(h.clone());
-                }
-                if let Some(Ok(b)) = parsed
-                    && backends.is_none()
-                {
-                    backends = Some(b);
-                }
-                members.push(Member {
-                    host: h.clone(),
-                    role: if holders.contains(h) {
-                        "holds the address".into()
-                    } else {
-                        "backup".into()
-                    },
-                    state: if up {
-                        "running".into()
-                    } else {
-                        "haproxy not answering".into()
-                    },
-                    up,
-                    lag: None,
-                    epoch: None,
-                });
-            }
-            Err(e) => members.push(Member {
-                host: h.clone(),
-                role: "?".into(),
-                state: e,
-                up: false,
-                lag: None,
-                epoch: None,
-            }),
-        }
-    }
-    if let Some(v) = &vip {
-        match holders.len() {
-            1 => {}
-            0 => warnings.push(Warning {
-                severity: Severity::Critical,
-                what: format!("no load balancer holds the floating address {v}"),
-                why: "clients of the endpoints reach nothing".into(),
-                fix: "systemctl status keepalived on the load balancers; check both see each other (VRRP)".into(),
-            }),
-            _ => warnings.push(Warning {
-                severity: Severity::Critical,
-                what: format!("{} hold the floating address {v} at once", holders.join(" and ")),
-                why: "split brain: clients reach either, at random".into(),
-                fix: "check VRRP between them (unicast peers, firewall); restart keepalived on the one that should be backup".into(),
-            }),
-        }
-    }
-    for (name, servers) in backends.iter().flatten() {
-        let up: Vec<&str> = servers
-            .iter()
-            .filter(|s| s.up())
-            .map(|s| s.name.as_str())
-            .collect();
-        if up.is_empty() {
-            warnings.push(Warning {
-                severity: Severity::Critical,
-                what: format!("backend {name}: every server is down"),
-                why: "its endpoint refuses every client".into(),
-                fix: "check the service behind it (and its health check)".into(),
-            });
-        } else if up.len() > 1 && (name.contains("primary") || name.contains("master")) {
-            warnings.push(Warning {
-                severity: Severity::Critical,
-                what: format!(
-                    "backend {name} routes writes to {} servers: {}",
-                    up.len(),
-                    up.join(", ")
-                ),
-                why: "writes may land on a replica, or on two primaries".into(),
-                fix: "check the health check (Patroni /primary, Redis role:master)".into(),
-            });
-        }
-    }
-    Ok(ClusterStatus {
-        cluster: cluster.name.clone(),
-        technology: "haproxy".into(),
-        leader: holders.first().cloned(),
-        members,
-        epoch_name: "",
-        epoch: None,
-        quorum: None,
-        warnings,
-        routes: backends
-            .iter()
-            .flatten()
-            .map(|(b, servers)| {
-                let up = servers.iter().filter(|s| s.up()).map(|s| s.name.clone());
-                (b.clone(), up.collect())
-            })
-            .collect(),
-    })
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ pub mod exec;
 pub mod known_hosts;
 pub mod pool;
 pub mod quote;
+pub mod stream;
 pub mod target;
 pub mod tunnel;
 

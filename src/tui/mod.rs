@@ -105,7 +105,7 @@ pub async fn run(mut app: App, pool: Pool, paths: Paths) -> std::io::Result<()> 
         &pool,
         fleet_arc.clone(),
         config.clone(),
-        Duration::from_secs(1),
+        crate::engine::prober::STEADY,
         probe_tx,
     ));
     log::info!(target: "console", "watching {} hosts of ENV {}", app.fleet.hosts.len(), app.fleet.env);

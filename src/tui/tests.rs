@@ -485,7 +485,7 @@ fn live_roles_quorum_and_warnings_from_the_probes() {
         "postgres",
         &fixture("patroni/cluster-paused.json"),
         Some(&fixture("patroni/config.json")),
-        Some(&fixture("etcd/endpoint-health-healthy.json")),
+        Some(&patroni::etcd_health(&fixture("etcd/endpoint-health-healthy.json")).unwrap()),
         &Default::default(),
     )
     .unwrap();

@@ -11,5 +11,6 @@ pub mod modules;
 pub mod paths;
 pub mod probe;
 pub mod ssh;
+pub mod tech;
 pub mod tui;
 pub mod watch;

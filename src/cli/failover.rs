@@ -103,9 +103,10 @@ pub fn failover(global: &Global, args: Args) -> Result<ExitCode> {
         // closed terminal, systemd): the run stops and heals its fault before kbz exits.
         tokio::spawn(async move {
             use tokio::signal::unix::{SignalKind, signal};
-            let (Ok(mut term), Ok(mut hup)) =
-                (signal(SignalKind::terminate()), signal(SignalKind::hangup()))
-            else {
+            let (Ok(mut term), Ok(mut hup)) = (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::hangup()),
+            ) else {
                 if tokio::signal::ctrl_c().await.is_ok() {
                     let _ = cancel_tx.send(Some("Ctrl-C"));
                 }

@@ -3,7 +3,7 @@
 
 use super::Global;
 use super::remote::{self, Painter};
-use crate::inventory::{Fleet, FleetConfig, Technology};
+use crate::inventory::{Fleet, FleetConfig};
 use crate::probe::host::HostBasics;
 use crate::probe::{ClusterStatus, Severity, cross_check, run::probe};
 use crate::ssh::Pool;
@@ -11,13 +11,6 @@ use color_eyre::eyre::{Result, eyre};
 use futures_util::future::join_all;
 use std::collections::BTreeMap;
 use std::process::ExitCode;
-
-const PROBED: [Technology; 4] = [
-    Technology::Patroni,
-    Technology::Postgres,
-    Technology::Redis,
-    Technology::Haproxy,
-];
 
 async fn statuses(
     pool: &Pool,
@@ -29,12 +22,13 @@ async fn statuses(
         && !fleet
             .clusters
             .iter()
-            .any(|c| c.name == o && PROBED.contains(&c.technology))
+            .any(|c| c.name == o && crate::tech::of(c.technology).watched)
     {
         let names: Vec<&str> = fleet.clusters.iter().map(|c| c.name.as_str()).collect();
         return Err(eyre!(
-            "no probed cluster {o:?} (clusters: {}; probes exist for Patroni, PostgreSQL, Redis Sentinel, HAProxy)",
-            names.join(", ")
+            "no probed cluster {o:?} (clusters: {}; probes exist for {})",
+            names.join(", "),
+            crate::tech::labels(|t| t.watched)
         ));
     }
     // Every probed cluster, even when one is asked for: the load balancers' cross-checks need
@@ -42,7 +36,7 @@ async fn statuses(
     let clusters: Vec<_> = fleet
         .clusters
         .iter()
-        .filter(|c| PROBED.contains(&c.technology))
+        .filter(|c| crate::tech::of(c.technology).watched)
         .collect();
     let all = join_all(
         clusters

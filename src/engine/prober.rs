@@ -33,10 +33,7 @@ pub const STEADY: Duration = Duration::from_secs(2);
 const OWN_EVERY: Duration = Duration::from_secs(30);
 
 pub fn probed(t: Technology) -> bool {
-    matches!(
-        t,
-        Technology::Patroni | Technology::Postgres | Technology::Redis | Technology::Haproxy
-    )
+    crate::tech::of(t).watched
 }
 
 /// One task per probed cluster (and one per change feed); abort the handles to stop them.
@@ -52,7 +49,7 @@ pub fn spawn(
         let (kick_tx, mut kick_rx) = mpsc::channel::<()>(1);
         let wrapped = config.probe_wrap.contains_key(&cluster.name)
             || config.probe_wrap.contains_key(cluster.technology.id());
-        if !wrapped && crate::watch::feed::has_feed(cluster) {
+        if !wrapped && crate::tech::of(cluster.technology).feed {
             // Every member's feed: the first to announce a change wins (the Sentinel next to
             // a dead master is the last to hear of the new one).
             for h in cluster.hosts.iter().filter_map(|h| fleet.host(h)) {

@@ -2,7 +2,7 @@
 //! shell commands run on the target over SSH; `crash` is the lab's host crash, healed by
 //! booting the host again. Nothing from the inventory is pasted into a command unquoted.
 
-use crate::inventory::{Cluster, Fleet, Technology};
+use crate::inventory::{Cluster, Fleet};
 use crate::ssh::quote::quote;
 use serde::{Deserialize, Serialize};
 
@@ -61,16 +61,6 @@ pub struct Plan {
     pub heal: Heal,
 }
 
-/// The systemd unit a technology's failover is about.
-pub fn service(t: Technology) -> Option<&'static str> {
-    match t {
-        Technology::Patroni => Some("patroni"),
-        Technology::Redis => Some("redis-server"),
-        Technology::Postgres => Some("postgresql"),
-        _ => None,
-    }
-}
-
 /// The drop-in that keeps a killed service down until healed (Debian's units restart on
 /// their own, which would turn a kill into a 100 ms blip).
 fn no_restart_dropin(unit: &str) -> String {
@@ -85,10 +75,11 @@ pub fn plan(
     host: &str,
     lab: bool,
 ) -> Result<Plan, String> {
-    let unit = service(cluster.technology).ok_or_else(|| {
+    let unit = crate::tech::of(cluster.technology).unit.ok_or_else(|| {
         format!(
-            "no failover test for {} yet (Redis Sentinel and PostgreSQL/Patroni)",
-            cluster.technology.label()
+            "no failover test for {} yet ({})",
+            cluster.technology.label(),
+            crate::tech::labels(|t| t.workload.is_some())
         )
     })?;
     let u = quote(unit);

@@ -8,12 +8,13 @@ use super::measure::{Measures, Sample, measure};
 use super::rejoin;
 use super::workload::{self, Clock, Op, Writer};
 use crate::engine::prober::{self, ProbeEvent};
-use crate::inventory::{Fleet, FleetConfig, Technology};
+use crate::inventory::{Fleet, FleetConfig};
 use crate::modules::secrets::Secrets;
 use crate::paths::Paths;
 use crate::probe::endpoints::{endpoints_of, via_host};
 use crate::probe::{ClusterStatus, Severity, Warning};
 use crate::ssh::Pool;
+use crate::tech::{Rejoin, Workload};
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -249,8 +250,9 @@ async fn body(
     // The client path.
     let via = via_host(fleet, None)?;
     let secrets = Secrets::load(&ctx.paths.state, &fleet.env)?;
-    let mut writer = match cluster.technology {
-        Technology::Redis => Writer::redis(
+    let tech = crate::tech::of(cluster.technology);
+    let mut writer = match tech.workload {
+        Some(Workload::Redis) => Writer::redis(
             &ctx.pool,
             fleet,
             via,
@@ -259,7 +261,7 @@ async fn body(
             secrets.values.get("redis_password").cloned(),
             &report.run,
         ),
-        Technology::Patroni => {
+        Some(Workload::Postgres) => {
             let eps = endpoints_of(fleet, &ctx.paths.state)?;
             let address = eps
                 .iter()
@@ -275,7 +277,12 @@ async fn body(
                 &report.run,
             )?
         }
-        other => return Err(format!("no failover workload for {} yet", other.label())),
+        None => {
+            return Err(format!(
+                "no failover workload for {} yet",
+                cluster.technology.label()
+            ));
+        }
     };
     writer.setup().await?;
 
@@ -302,10 +309,9 @@ async fn body(
     live.say(format!(
         "workload started: a write every {} ms through {}",
         WRITE_EVERY.as_millis(),
-        if cluster.technology == Technology::Redis {
-            "the Sentinel-discovered master"
-        } else {
-            "the load balancers' address"
+        match tech.workload {
+            Some(Workload::Redis) => "the Sentinel-discovered master",
+            _ => "the load balancers' address",
         }
     ));
 
@@ -340,7 +346,7 @@ async fn body(
                     // old leader follows once its own WAL receiver streams (asked at most
                     // once a second).
                     if healed.is_some() && smp.target_follows
-                        && cluster.technology == Technology::Patroni && !streaming
+                        && tech.rejoin == Rejoin::Streams && !streaming
                     {
                         if last_check.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
                             last_check = Some(Instant::now());
@@ -439,7 +445,7 @@ async fn body(
     for p in probes {
         p.abort();
     }
-    if cluster.technology == Technology::Patroni && rejoined.is_some() {
+    if tech.rejoin == Rejoin::Streams && rejoined.is_some() {
         let since = injected.map_or(120, |i| i.elapsed().as_secs() + 5);
         report.rejoined_by = rejoin::path(ctx, &target, since).await;
         if let Some(how) = &report.rejoined_by {

@@ -27,17 +27,10 @@ pub struct EndpointCheck {
     pub via: String,
 }
 
-/// The protocol spoken to an endpoint, from its name (`postgres-primary`, `redis-master`).
+/// The protocol spoken to an endpoint, from its name (`postgres-primary`, `redis-master`):
+/// the registry's.
 pub fn protocol(name: &str) -> &'static str {
-    if name.contains("postgres") || name.contains("pg") {
-        "postgres"
-    } else if name.contains("redis") {
-        "redis"
-    } else if name.contains("stats") || name.contains("http") {
-        "http"
-    } else {
-        "tcp"
-    }
+    crate::tech::protocol(name)
 }
 
 /// The endpoints of the fleet's ENV: what the modules recorded, then kbz.toml's `[endpoints]`

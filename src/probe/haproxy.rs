@@ -2,7 +2,7 @@
 //! the traffic.
 
 use super::{ClusterStatus, Member, Severity, Warning};
-use crate::inventory::{Cluster, FleetConfig};
+use crate::inventory::{Cluster, FleetConfig, Technology};
 use crate::watch::Reading;
 use std::collections::BTreeMap;
 
@@ -160,10 +160,10 @@ pub fn status(
     }
     Ok(ClusterStatus {
         cluster: cluster.name.clone(),
-        technology: "haproxy".into(),
+        technology: Technology::Haproxy,
         leader: holders.first().cloned(),
         members,
-        epoch_name: "",
+        epoch_name: crate::tech::of(Technology::Haproxy).epoch,
         epoch: None,
         quorum: None,
         warnings,

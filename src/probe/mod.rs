@@ -13,6 +13,7 @@ pub mod promotable;
 pub mod run;
 pub mod sentinel;
 
+use crate::inventory::Technology;
 use serde::Serialize;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -73,10 +74,10 @@ pub struct Warning {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ClusterStatus {
     pub cluster: String,
-    pub technology: String,
+    pub technology: Technology,
     pub members: Vec<Member>,
     pub leader: Option<String>,
-    /// "timeline", "config-epoch".
+    /// "timeline", "config-epoch": the registry's name for it (kept in the JSON for readers).
     pub epoch_name: &'static str,
     pub epoch: Option<u64>,
     pub quorum: Option<Quorum>,
@@ -120,20 +121,19 @@ impl ClusterStatus {
 /// Warnings that need two clusters: a load balancer sending writes somewhere else than the
 /// leader its health checks should have found.
 pub fn cross_check(statuses: &mut [ClusterStatus]) {
-    let leaders: Vec<(String, Option<String>)> = statuses
+    let leaders: Vec<(Technology, Option<String>)> = statuses
         .iter()
-        .map(|s| (s.technology.clone(), s.leader.clone()))
+        .map(|s| (s.technology, s.leader.clone()))
         .collect();
-    for s in statuses.iter_mut().filter(|s| s.technology == "haproxy") {
+    for s in statuses
+        .iter_mut()
+        .filter(|s| s.technology == Technology::Haproxy)
+    {
         for (backend, servers) in &s.routes {
-            let tech = if backend.contains("postgres") {
-                "patroni"
-            } else if backend.contains("redis") {
-                "redis"
-            } else {
+            let Some(tech) = crate::tech::behind(backend) else {
                 continue;
             };
-            let Some((_, Some(leader))) = leaders.iter().find(|(t, _)| t == tech) else {
+            let Some((_, Some(leader))) = leaders.iter().find(|(t, _)| *t == tech.id) else {
                 continue;
             };
             let wrong: Vec<&String> = servers.iter().filter(|x| *x != leader).collect();

@@ -3,6 +3,7 @@
 //! it reports is what tells.
 
 use super::{ClusterStatus, Member, Quorum, Severity, Warning};
+use crate::inventory::Technology;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -240,10 +241,10 @@ pub fn status(
     };
     Ok(ClusterStatus {
         cluster: cluster.to_string(),
-        technology: "patroni".into(),
+        technology: Technology::Patroni,
         members,
         leader,
-        epoch_name: "timeline",
+        epoch_name: crate::tech::of(Technology::Patroni).epoch,
         epoch,
         quorum,
         warnings,

@@ -4,6 +4,7 @@
 //! and its timeline. The primary leads; two primaries are a split brain.
 
 use super::{ClusterStatus, Member, Severity, Warning};
+use crate::inventory::Technology;
 
 /// One row, `|`-separated: in recovery (t/f), standbys streaming from it, replay lag in
 /// bytes, WAL receiver status (empty on a primary), version, timeline.
@@ -111,10 +112,10 @@ pub fn status(cluster: &str, nodes: &[(String, Result<Node, String>)]) -> Cluste
     let epoch = primaries.first().and_then(|m| m.epoch);
     ClusterStatus {
         cluster: cluster.to_string(),
-        technology: "postgres".into(),
+        technology: Technology::Postgres,
         members,
         leader,
-        epoch_name: "timeline",
+        epoch_name: crate::tech::of(Technology::Postgres).epoch,
         epoch,
         quorum: None,
         warnings,

@@ -16,6 +16,8 @@ pub struct Node {
     pub priority: Option<u64>,
     /// `master_link_status:up` (replicas only).
     pub link_up: bool,
+    /// `master_link_down_since_seconds`, when the link is down (-1: never up).
+    pub link_down_s: Option<i64>,
 }
 
 impl Node {
@@ -28,6 +30,9 @@ impl Node {
             role: kv.get("role")?.to_string(),
             priority: kv.get("slave_priority").and_then(|p| p.parse().ok()),
             link_up: kv.get("master_link_status").is_some_and(|s| *s == "up"),
+            link_down_s: kv
+                .get("master_link_down_since_seconds")
+                .and_then(|s| s.parse().ok()),
         })
     }
 }
@@ -48,11 +53,26 @@ pub struct Seen {
     /// None when this member's Sentinel did not answer.
     pub replicas: Option<Vec<Cached>>,
     pub node: Option<Node>,
+    /// This Sentinel's `down-after-milliseconds` for the master.
+    pub down_after_ms: Option<u64>,
 }
 
 impl Seen {
-    /// From `SENTINEL REPLICAS` as redis-cli prints it and the local `INFO replication`.
-    pub fn read(on: &str, replicas: Option<&str>, info: &str, hosts: &[(String, String)]) -> Seen {
+    /// From `SENTINEL MASTER` and `SENTINEL REPLICAS` as redis-cli prints them (None: the
+    /// Sentinel did not answer) and the local `INFO replication`.
+    pub fn read(
+        on: &str,
+        sentinel: Option<(&str, &str)>,
+        info: &str,
+        hosts: &[(String, String)],
+    ) -> Seen {
+        let down_after_ms = sentinel.and_then(|(master, _)| {
+            super::pairs(master)
+                .into_iter()
+                .find(|(k, _)| k == "down-after-milliseconds")
+                .and_then(|(_, v)| v.parse().ok())
+        });
+        let replicas = sentinel.map(|(_, r)| r);
         let replicas = replicas.map(|text| {
             super::sentinel::entries(text)
                 .iter()
@@ -67,6 +87,7 @@ impl Seen {
             on: on.to_string(),
             replicas,
             node: Node::parse(info),
+            down_after_ms,
         }
     }
 }
@@ -80,6 +101,9 @@ struct Replica<'a> {
     cached: Vec<(&'a str, Option<u64>)>,
     /// Down in every Sentinel's view that lists it, and not answering itself.
     down: bool,
+    /// How long its link may have been down and Sentinel still promote it: 10 times
+    /// down-after (Sentinel's own rule, counted from before the master went down).
+    max_link_down_s: i64,
 }
 
 impl Replica<'_> {
@@ -93,12 +117,33 @@ impl Replica<'_> {
     }
 
     /// Its own link state wins over the Sentinels' copy of it: it is the one Sentinel reads
-    /// (every second) once the master is down.
+    /// (every second) once the master is down. A link down for a moment (a resync, a master
+    /// restarting) still counts: Sentinel only skips a replica whose link has been down
+    /// longer than `max_link_down_s`.
     fn replicating(&self) -> bool {
         match self.own {
-            Some(n) => n.role == "slave" && n.link_up,
+            Some(n) => {
+                n.role == "slave"
+                    && (n.link_up
+                        || self
+                            .link_down_for()
+                            .is_some_and(|d| d <= self.max_link_down_s))
+            }
             None => !self.down,
         }
+    }
+
+    /// How long its own link has been down, when it is (never up counts as forever).
+    fn link_down_for(&self) -> Option<i64> {
+        let n = self.own?;
+        if n.link_up || n.role != "slave" {
+            return None;
+        }
+        Some(match n.link_down_s {
+            Some(s) if s >= 0 => s,
+            Some(_) => i64::MAX,
+            None => 0,
+        })
     }
 
     fn eligible(&self) -> bool {
@@ -114,6 +159,11 @@ pub fn check(status: &mut ClusterStatus, seen: &[Seen]) {
     seen.sort_by(|a, b| a.on.cmp(&b.on));
     let cluster = status.cluster.clone();
     let leader = status.leader.clone();
+    let max_link_down_s = seen
+        .iter()
+        .filter_map(|s| s.down_after_ms)
+        .min()
+        .map_or(300, |ms| (ms * 10 / 1000) as i64);
     let mut names: Vec<&str> = seen
         .iter()
         .flat_map(|s| s.replicas.iter().flatten().map(|c| c.host.as_str()))
@@ -145,6 +195,7 @@ pub fn check(status: &mut ClusterStatus, seen: &[Seen]) {
                 own,
                 cached: listed.iter().map(|(on, c)| (*on, c.priority)).collect(),
                 down: own.is_none() && !listed.is_empty() && listed.iter().all(|(_, c)| c.down),
+                max_link_down_s,
             }
         })
         .collect();
@@ -153,11 +204,38 @@ pub fn check(status: &mut ClusterStatus, seen: &[Seen]) {
         if let Some(stale) = disagreement(r) {
             w.push(stale);
         }
-        if r.own.is_some_and(|n| n.role == "slave" && !n.link_up) {
+        if let Some(d) = r.link_down_for() {
+            let (what, why) = if d <= r.max_link_down_s {
+                (
+                    format!("replica {} has its link to the master down ({d} s)", r.host),
+                    format!(
+                        "Sentinel stops counting it as a candidate once its link has been down \
+                         {} s (10 x down-after)",
+                        r.max_link_down_s
+                    ),
+                )
+            } else {
+                (
+                    format!(
+                        "replica {} has its link to the master down{}",
+                        r.host,
+                        if d == i64::MAX {
+                            String::new()
+                        } else {
+                            format!(" ({d} s)")
+                        }
+                    ),
+                    format!(
+                        "a replica whose link has been down over {} s (10 x down-after) is not \
+                         a candidate for promotion",
+                        r.max_link_down_s
+                    ),
+                )
+            };
             w.push(Warning {
                 severity: Severity::Warning,
-                what: format!("replica {} has its link to the master down", r.host),
-                why: "a replica that is not replicating is not a candidate for promotion".into(),
+                what,
+                why,
                 fix: format!("check masterauth and the network on {}", r.host),
             });
         }
@@ -278,7 +356,7 @@ mod tests {
     ) -> ClusterStatus {
         let mut st = ClusterStatus {
             cluster: "redis".into(),
-            technology: "redis".into(),
+            technology: crate::inventory::Technology::Redis,
             members: vec![],
             leader: Some("redis-01".into()),
             epoch_name: "config-epoch",
@@ -296,7 +374,8 @@ mod tests {
                     fixture("redis/info-replication-replica.txt")
                 };
                 let replicas = cache(on, fixture("redis/sentinel-replicas-healthy.txt"));
-                Seen::read(on, Some(&replicas), &own(on, info), &hosts())
+                let master = fixture("redis/sentinel-master-healthy.txt");
+                Seen::read(on, Some((&master, &replicas)), &own(on, info), &hosts())
             })
             .collect();
         check(&mut st, &seen);
@@ -328,7 +407,10 @@ mod tests {
         assert_eq!(m.role, "master");
         let s = Seen::read(
             "redis-02",
-            Some(&fixture("redis/sentinel-replicas-healthy.txt")),
+            Some((
+                &fixture("redis/sentinel-master-healthy.txt"),
+                &fixture("redis/sentinel-replicas-healthy.txt"),
+            )),
             "",
             &hosts(),
         );
@@ -379,16 +461,20 @@ mod tests {
         // redis-02 at priority 0, redis-03 fine: it still fails over.
         let st = healthy(keep, |on, t| if on == "redis-02" { zero(t) } else { t });
         assert!(st.warnings.iter().all(|w| w.severity == Severity::Warning));
-        // redis-03's own link down (the Sentinels' copy still says ok): not a candidate.
-        let st = healthy(keep, |on, t| match on {
+        // redis-03's own link down for 38 s (captured after a wrong masterauth), over 10 x
+        // down-after (3 s): not a candidate, though the Sentinels' copy still says ok.
+        let link_down = |on: &str, t: String| match on {
             "redis-02" => zero(t),
-            "redis-03" => t.replace("master_link_status:up", "master_link_status:down"),
+            "redis-03" => fixture("redis/info-replication-replica-link-down.txt"),
             _ => t,
-        });
+        };
+        let st = healthy(keep, link_down);
         assert!(
+            st.warnings.iter().any(|w| w.what
+                == "replica redis-03 has its link to the master down (38 s)"
+                && w.why.contains("over 30 s")),
+            "{:?}",
             st.warnings
-                .iter()
-                .any(|w| w.what == "replica redis-03 has its link to the master down")
         );
         let no = st
             .warnings
@@ -396,5 +482,24 @@ mod tests {
             .find(|w| w.severity == Severity::Critical)
             .unwrap();
         assert_eq!(no.what, "no replica of redis can be promoted");
+        // Down for a moment only (a resync, the master restarting): Sentinel would still pick
+        // it, so it still fails over, and the link is said.
+        let st = healthy(keep, |on, t| match on {
+            "redis-03" => link_down(on, t).replace(
+                "master_link_down_since_seconds:38",
+                "master_link_down_since_seconds:2",
+            ),
+            _ => link_down(on, t),
+        });
+        assert!(
+            st.warnings.iter().all(|w| w.severity == Severity::Warning),
+            "{:?}",
+            st.warnings
+        );
+        assert!(
+            st.warnings
+                .iter()
+                .any(|w| w.what == "replica redis-03 has its link to the master down (2 s)")
+        );
     }
 }

@@ -262,7 +262,7 @@ fn combine(
             _ => {
                 seen.push(Seen::read(
                     on,
-                    get(0).map(|_| get(1).unwrap_or("")),
+                    get(0).map(|m| (m, get(1).unwrap_or(""))),
                     get(6).unwrap_or(""),
                     hosts,
                 ));
@@ -392,10 +392,10 @@ mod tests {
     use super::believe;
     use crate::probe::ClusterStatus;
 
-    fn view(leader: Option<&str>, timeline: u64, from: &str) -> ClusterStatus {
+    fn view(leader: Option<&str>, timeline: u64, _member: &str) -> ClusterStatus {
         ClusterStatus {
             cluster: "postgres".into(),
-            technology: from.into(),
+            technology: crate::inventory::Technology::Patroni,
             members: vec![],
             leader: leader.map(str::to_string),
             epoch_name: "timeline",

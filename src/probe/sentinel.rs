@@ -3,6 +3,7 @@
 //! "if the master (or one host) dies now, will Sentinel fail over, and if not, why".
 
 use super::{ClusterStatus, Member, Quorum, Severity, Warning, host_name, pairs};
+use crate::inventory::Technology;
 use std::collections::BTreeMap;
 
 /// The outputs of one Sentinel, as captured.
@@ -160,10 +161,10 @@ pub fn status(
     // `promotable`, which reads every Sentinel's cache and the replicas themselves.
     Ok(ClusterStatus {
         cluster: cluster.to_string(),
-        technology: "redis".into(),
+        technology: Technology::Redis,
         members,
         leader: (!master_down).then_some(master_name),
-        epoch_name: "config-epoch",
+        epoch_name: crate::tech::of(Technology::Redis).epoch,
         epoch: num(&master, "config-epoch"),
         quorum: Some(q),
         warnings,
@@ -341,7 +342,7 @@ mod tests {
         )
         .unwrap();
         // This Sentinel's cache alone, as if no data node had answered for itself.
-        let seen = crate::probe::promotable::Seen::read("redis-02", Some(&r), "", &hosts());
+        let seen = crate::probe::promotable::Seen::read("redis-02", Some((&m, &r)), "", &hosts());
         crate::probe::promotable::check(&mut st, &[seen]);
         st
     }

@@ -5,7 +5,6 @@
 use super::app::App;
 use super::confirm::Pending;
 use crate::failover::fault::FaultKind;
-use crate::inventory::Technology;
 use crossterm::event::KeyCode;
 
 pub struct Picker {
@@ -41,10 +40,11 @@ impl App {
                 Some("select a cluster first (j / k): a failover test is about one cluster".into());
             return;
         };
-        if !matches!(cluster.technology, Technology::Redis | Technology::Patroni) {
+        if crate::tech::of(cluster.technology).workload.is_none() {
             self.status = Some(format!(
-                "no failover test for {} yet (Redis and PostgreSQL/Patroni have one)",
-                cluster.technology.label()
+                "no failover test for {} yet ({} have one)",
+                cluster.technology.label(),
+                crate::tech::labels(|t| t.workload.is_some())
             ));
             return;
         }

@@ -207,7 +207,7 @@ fn status(v: &Value, down: Option<&str>) -> ClusterStatus {
         .collect();
     ClusterStatus {
         cluster: "redis".into(),
-        technology: "redis".into(),
+        technology: crate::inventory::Technology::Redis,
         members,
         leader: if down.is_some() {
             None

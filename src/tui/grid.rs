@@ -201,7 +201,7 @@ pub fn cluster_spans<'a>(app: &App, cluster: &str) -> Vec<Span<'a>> {
                 ));
             }
             // The endpoints go through the load balancers: their checks belong here.
-            if s.technology == "haproxy" {
+            if s.technology == crate::inventory::Technology::Haproxy {
                 for e in &app.endpoints {
                     let text = match (e.ok, e.rtt_ms) {
                         (true, Some(ms)) => format!("· {} ✓ {ms:.1} ms ", e.name),

@@ -506,7 +506,7 @@ fn live_roles_quorum_and_warnings_from_the_probes() {
         cluster: "haproxy".into(),
         status: Ok(crate::probe::ClusterStatus {
             cluster: "haproxy".into(),
-            technology: "haproxy".into(),
+            technology: crate::inventory::Technology::Haproxy,
             members: vec![],
             leader: Some("haproxy-01".into()),
             epoch_name: "",

@@ -26,11 +26,6 @@ const SENTINEL_EVENTS: [&str; 7] = [
 /// How long one etcd long-poll may wait before it is asked again.
 const WATCH_WAIT: Duration = Duration::from_secs(55);
 
-/// Whether `cluster`'s technology has a feed.
-pub fn has_feed(cluster: &Cluster) -> bool {
-    matches!(cluster.technology, Technology::Redis | Technology::Patroni)
-}
-
 /// Follows `target`'s feed until `kick` closes; each change sends one (a full channel means
 /// a probe is already due: nothing is lost).
 pub async fn follow(

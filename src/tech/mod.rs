@@ -1,0 +1,184 @@
+//! The technology registry: every technology kbz knows, and what kbz knows about it, in one
+//! table. Every list the rest of the code needs ("which technologies are watched", "which
+//! have a failover test", "which unit does a fault stop", "which protocol does this endpoint
+//! speak") is a query of `REGISTRY`, never a list of its own.
+//!
+//! Adding a technology: its watcher and parser (a folder under `src/probe/` and a
+//! `watch::members` arm, with fixtures captured from the real service), one line here, its
+//! module under `assets/modules/`.
+
+use crate::inventory::Technology;
+
+/// A failover test's client workload, by the protocol it writes in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workload {
+    /// Through the Sentinel-discovered master.
+    Redis,
+    /// Through the load balancers' primary endpoint.
+    Postgres,
+}
+
+/// When an old leader, healed, counts as a follower again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejoin {
+    /// As soon as the cluster names it a replica.
+    Named,
+    /// Once its own WAL receiver streams (Patroni calls a replica "running" before
+    /// pg_rewind); how it got there is read from Patroni's journal.
+    Streams,
+}
+
+/// What kbz knows of one technology.
+#[derive(Debug, Clone, Copy)]
+pub struct Tech {
+    pub id: Technology,
+    /// Its clusters are watched: the grid, `status`, doctor.
+    pub watched: bool,
+    /// It announces changes (Sentinel's events, etcd's watch): the prober asks at once.
+    pub feed: bool,
+    /// What its epoch is called: a new leader has a higher one.
+    pub epoch: &'static str,
+    /// The systemd unit a service fault (stop, kill) is about.
+    pub unit: Option<&'static str>,
+    /// The workload of its failover tests; None: no failover test for it yet.
+    pub workload: Option<Workload>,
+    /// Words in a load balancer's backend or endpoint name that mean this technology's
+    /// leader is behind it (`postgres_primary`, `redis-master`).
+    pub names: &'static [&'static str],
+    /// The protocol its endpoints are checked in (see probe::endpoints).
+    pub protocol: Option<&'static str>,
+    pub rejoin: Rejoin,
+}
+
+const fn tech(id: Technology) -> Tech {
+    Tech {
+        id,
+        watched: false,
+        feed: false,
+        epoch: "",
+        unit: None,
+        workload: None,
+        names: &[],
+        protocol: None,
+        rejoin: Rejoin::Named,
+    }
+}
+
+/// Every technology, in the inventory's order.
+pub const REGISTRY: [Tech; 9] = [
+    Tech {
+        watched: true,
+        feed: true,
+        epoch: "timeline",
+        unit: Some("patroni"),
+        workload: Some(Workload::Postgres),
+        names: &["postgres", "pg"],
+        protocol: Some("postgres"),
+        rejoin: Rejoin::Streams,
+        ..tech(Technology::Patroni)
+    },
+    Tech {
+        watched: true,
+        epoch: "timeline",
+        unit: Some("postgresql"),
+        names: &["postgres", "pg"],
+        protocol: Some("postgres"),
+        ..tech(Technology::Postgres)
+    },
+    Tech {
+        watched: true,
+        feed: true,
+        epoch: "config-epoch",
+        unit: Some("redis-server"),
+        workload: Some(Workload::Redis),
+        names: &["redis"],
+        protocol: Some("redis"),
+        ..tech(Technology::Redis)
+    },
+    tech(Technology::Rabbitmq),
+    tech(Technology::Galera),
+    tech(Technology::Proxysql),
+    Tech {
+        watched: true,
+        names: &["stats", "http"],
+        protocol: Some("http"),
+        ..tech(Technology::Haproxy)
+    },
+    tech(Technology::Minio),
+    tech(Technology::K3s),
+];
+
+/// What kbz knows of `t`. The registry lists the technologies in the enum's order (a test
+/// holds it to that), so this is an index, with no fallback to get wrong.
+pub fn of(t: Technology) -> &'static Tech {
+    &REGISTRY[t as usize]
+}
+
+/// The protocol an endpoint named `name` is checked in: its technology's, else plain TCP.
+pub fn protocol(name: &str) -> &'static str {
+    let name = name.to_ascii_lowercase();
+    REGISTRY
+        .iter()
+        .find(|t| t.names.iter().any(|n| name.contains(n)))
+        .and_then(|t| t.protocol)
+        .unwrap_or("tcp")
+}
+
+/// The technologies whose clusters are watched.
+pub fn watched() -> impl Iterator<Item = &'static Tech> {
+    REGISTRY.iter().filter(|t| t.watched)
+}
+
+/// "Patroni, PostgreSQL, Redis Sentinel": the labels of the technologies `pick` selects.
+pub fn labels(pick: impl Fn(&Tech) -> bool) -> String {
+    REGISTRY
+        .iter()
+        .filter(|t| pick(t))
+        .map(|t| t.id.label())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The technology whose leader a load balancer's backend (or endpoint) named `name` serves.
+/// The first in the registry's order wins (Patroni before standalone PostgreSQL).
+pub fn behind(name: &str) -> Option<&'static Tech> {
+    let name = name.to_ascii_lowercase();
+    REGISTRY
+        .iter()
+        .filter(|t| t.id != Technology::Haproxy)
+        .find(|t| t.names.iter().any(|n| name.contains(n)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_technology_is_registered_once_in_the_enum_s_order() {
+        for (i, t) in Technology::ALL.into_iter().enumerate() {
+            assert_eq!(t as usize, i);
+            assert_eq!(REGISTRY[i].id, t);
+            assert_eq!(REGISTRY.iter().filter(|x| x.id == t).count(), 1, "{t}");
+            assert_eq!(of(t).id, t);
+        }
+    }
+
+    #[test]
+    fn queries() {
+        assert_eq!(
+            labels(|t| t.workload.is_some()),
+            "PostgreSQL + Patroni, Redis + Sentinel"
+        );
+        assert_eq!(
+            behind("postgres_primary").map(|t| t.id),
+            Some(Technology::Patroni)
+        );
+        assert_eq!(
+            behind("redis-master").map(|t| t.id),
+            Some(Technology::Redis)
+        );
+        assert!(behind("haproxy-stats").is_none());
+        assert!(watched().all(|t| t.watched));
+        assert_eq!(of(Technology::Redis).unit, Some("redis-server"));
+    }
+}

@@ -147,7 +147,7 @@ fn console(global: &Global) -> Result<ExitCode> {
         lab: global.lab,
     };
     let app = crate::tui::prepare(fleet, &opts).map_err(|e| eyre!(e))?;
-    remote::runtime()?.block_on(crate::tui::run(app, pool, opts.paths))?;
+    remote::watching_runtime()?.block_on(crate::tui::run(app, pool, opts.paths))?;
     Ok(ExitCode::SUCCESS)
 }
 

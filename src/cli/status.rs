@@ -176,7 +176,12 @@ pub fn status(global: &Global, cluster: Option<&str>, json: bool, watch: bool) -
     let (fleet, pool) = remote::fleet_and_pool(global)?;
     let config = crate::inventory::fleet_config(&fleet.source).map_err(|e| eyre!(e))?;
     let p = Painter::for_stdout();
-    remote::runtime()?.block_on(async {
+    let rt = if watch {
+        remote::watching_runtime()?
+    } else {
+        remote::runtime()?
+    };
+    rt.block_on(async {
         let results = statuses(&pool, &fleet, cluster, &config).await?;
         if json && !watch {
             let v: Vec<serde_json::Value> = results

@@ -90,6 +90,9 @@ pub fn spawn(
             cluster.name.clone(),
         );
         tasks.push(tokio::spawn(async move {
+            // Held here so that the kick channel stays open for a cluster without a feed:
+            // a closed one would answer `recv` at once and spin this loop.
+            let _kick = kick_tx;
             let Some(cluster) = fleet.clusters.iter().find(|c| c.name == name) else {
                 return;
             };

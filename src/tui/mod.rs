@@ -38,6 +38,9 @@ use crossterm::event::{
 use futures_util::StreamExt;
 use std::path::PathBuf;
 use std::time::Duration;
+
+/// The longest a change waits to be drawn when no key was pressed.
+const FRAME: Duration = Duration::from_millis(250);
 use tokio::sync::broadcast::error::TryRecvError;
 
 /// How the console was asked to run.
@@ -141,6 +144,11 @@ pub async fn run(mut app: App, pool: Pool, paths: Paths) -> std::io::Result<()> 
     let mut module_run: Option<modrun::ModuleRun> = None;
     let mut failover_run: Option<failrun::FailoverRun> = None;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    // Frames: at once after a key or a click; otherwise at most one per FRAME, whatever the
+    // fleet sends (15 hosts' pings alone are 7 events a second), and none when nothing came.
+    let mut dirty = true;
+    let mut urgent = true;
+    let mut last_draw = tokio::time::Instant::now();
     let result = loop {
         for request in std::mem::take(&mut app.requests) {
             match request {
@@ -203,11 +211,18 @@ pub async fn run(mut app: App, pool: Pool, paths: Paths) -> std::io::Result<()> 
                 }
             }
         }
-        if let Err(e) = terminal.draw(|f| view::draw(f, &mut app, &clock())) {
-            break Err(e);
+        if dirty && (urgent || last_draw.elapsed() >= FRAME) {
+            if let Err(e) = terminal.draw(|f| view::draw(f, &mut app, &clock())) {
+                break Err(e);
+            }
+            last_draw = tokio::time::Instant::now();
+            (dirty, urgent) = (false, false);
         }
+        let mut input_came = false;
         tokio::select! {
-            ev = input.next() => match ev {
+            ev = input.next() => {
+                input_came = true;
+                match ev {
                 Some(Ok(Event::Key(key))) if key.kind == KeyEventKind::Press => {
                     // A terminal sends Esc then a key typed fast as one Alt+key: unless that
                     // is bound, it was meant as the two keys.
@@ -222,7 +237,8 @@ pub async fn run(mut app: App, pool: Pool, paths: Paths) -> std::io::Result<()> 
                 Some(Ok(_)) => {}
                 Some(Err(e)) => break Err(e),
                 None => break Ok(()),
-            },
+                }
+            }
             ev = conn_events.recv() => {
                 if let Ok(ev) = ev {
                     app.on_conn(ev);
@@ -285,7 +301,11 @@ pub async fn run(mut app: App, pool: Pool, paths: Paths) -> std::io::Result<()> 
             }
             _ = term.recv() => app.quit = true,
             _ = tick.tick() => {}
+            // The frame held back for FRAME is due.
+            _ = tokio::time::sleep_until(last_draw + FRAME), if dirty => {}
         }
+        dirty = true;
+        urgent |= input_came;
         if app.quit {
             break Ok(());
         }

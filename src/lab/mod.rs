@@ -130,6 +130,12 @@ pub fn up(
         if h.pid
             .is_some_and(|pid| host::is_our_nspawn(pid, &h.spec.name))
         {
+            // `up` means up: a host left frozen (a test that stopped before its thaw) is
+            // thawed, or everything after would find it silent.
+            if cgroups.is_frozen(&h.spec.name) {
+                cgroups.set_frozen(&h.spec.name, false)?;
+                progress(&format!("{}: was frozen, thawed", h.spec.name));
+            }
             already.push(h.spec.name.clone());
             pids.push(h.pid);
             continue;

@@ -229,7 +229,7 @@ fn combine(
     // Patroni: etcd's health as every member read it, one entry per endpoint (an endpoint
     // anyone found healthy is); members that could not be asked say their etcd is unknown.
     let etcd = (cluster.technology == Technology::Patroni)
-        .then(|| etcd_health(&readings, &ip_of))
+        .then(|| etcd_health(&readings, &cluster.hosts, &ip_of))
         .flatten();
     // Patroni: each member's own tags, by its address, for every view.
     let own: BTreeMap<String, patroni::Own> = readings
@@ -319,6 +319,7 @@ fn combine(
 /// has it (a quick probe leaves it out).
 fn etcd_health(
     readings: &[Reading],
+    members: &[String],
     ip_of: &dyn Fn(&str) -> String,
 ) -> Option<Vec<patroni::EtcdHealth>> {
     let mut all: Vec<patroni::EtcdHealth> = Vec::new();
@@ -344,6 +345,18 @@ fn etcd_health(
                 Some(_) => {}
                 None => all.push(h),
             }
+        }
+    }
+    // A member whose reading did not come in time (a frozen host holds its SSH channel
+    // open and silent) still has its vote in etcd: it counts, unhealthy.
+    for m in members {
+        let endpoint = format!("http://{}:2379", ip_of(m));
+        if !all.iter().any(|a| a.endpoint == endpoint) {
+            all.push(patroni::EtcdHealth {
+                endpoint,
+                health: false,
+                error: Some(format!("{m} did not answer in time")),
+            });
         }
     }
     any.then_some(all)

@@ -175,6 +175,15 @@ pub fn pairs(text: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The lab's Redis hosts, as the captured fixtures name them.
+#[cfg(test)]
+pub(crate) fn redis_hosts() -> Vec<(String, String)> {
+    (123..=125)
+        .enumerate()
+        .map(|(i, o)| (format!("redis-0{}", i + 1), format!("10.203.0.{o}")))
+        .collect()
+}
+
 #[cfg(test)]
 pub(crate) fn fixture(path: &str) -> String {
     let full = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

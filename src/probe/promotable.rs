@@ -341,10 +341,7 @@ mod tests {
     use super::*;
 
     fn hosts() -> Vec<(String, String)> {
-        (123..=125)
-            .enumerate()
-            .map(|(i, o)| (format!("redis-0{}", i + 1), format!("10.203.0.{o}")))
-            .collect()
+        super::super::redis_hosts()
     }
 
     /// The healthy lab (master redis-01), as seen from every member, each reading edited:

@@ -47,8 +47,7 @@ pub fn spawn(
     let mut tasks = Vec::new();
     for cluster in fleet.clusters.iter().filter(|c| probed(c.technology)) {
         let (kick_tx, mut kick_rx) = mpsc::channel::<()>(1);
-        let wrapped = config.probe_wrap.contains_key(&cluster.name)
-            || config.probe_wrap.contains_key(cluster.technology.id());
+        let wrapped = crate::probe::run::wrap_of(&config, cluster).is_some();
         if !wrapped && crate::tech::of(cluster.technology).feed {
             // Every member's feed: the first to announce a change wins (the Sentinel next to
             // a dead master is the last to hear of the new one).

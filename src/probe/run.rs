@@ -73,16 +73,21 @@ fn script(fleet: &Fleet, cluster: &Cluster, on: &str, quick: bool) -> Option<Str
 /// kbz.toml wraps its probes (`probe_wrap`, by cluster name, else by technology). `{}` takes
 /// the command and `{stack}` the host's DOCKER_STACK, both quoted for the shell.
 pub fn wrapped(config: &FleetConfig, cluster: &Cluster, host: &Host, command: &str) -> String {
-    let wrap = config
-        .probe_wrap
-        .get(&cluster.name)
-        .or_else(|| config.probe_wrap.get(cluster.technology.id()));
-    match wrap {
+    match wrap_of(config, cluster) {
         Some(w) => w
             .replace("{stack}", &quote(&host.docker_stack))
             .replace("{}", &quote(command)),
         None => command.to_string(),
     }
+}
+
+/// The cluster's `probe_wrap` (by cluster name, else by technology): set, the cluster is read
+/// by the CLI path.
+pub fn wrap_of<'a>(config: &'a FleetConfig, cluster: &Cluster) -> Option<&'a String> {
+    config
+        .probe_wrap
+        .get(&cluster.name)
+        .or_else(|| config.probe_wrap.get(cluster.technology.id()))
 }
 
 /// Runs `command` on `host` (wrapped as the cluster's config says); its stdout, or why not.
@@ -143,8 +148,7 @@ impl<'a> Watch<'a> {
         config: &'a FleetConfig,
         own_every: Duration,
     ) -> Watch<'a> {
-        let wrapped = config.probe_wrap.contains_key(&cluster.name)
-            || config.probe_wrap.contains_key(cluster.technology.id());
+        let wrapped = wrap_of(config, cluster).is_some();
         Watch {
             pool,
             fleet,

@@ -124,11 +124,6 @@ pub fn protocol(name: &str) -> &'static str {
         .unwrap_or("tcp")
 }
 
-/// The technologies whose clusters are watched.
-pub fn watched() -> impl Iterator<Item = &'static Tech> {
-    REGISTRY.iter().filter(|t| t.watched)
-}
-
 /// "Patroni, PostgreSQL, Redis Sentinel": the labels of the technologies `pick` selects.
 pub fn labels(pick: impl Fn(&Tech) -> bool) -> String {
     REGISTRY
@@ -178,7 +173,6 @@ mod tests {
             Some(Technology::Redis)
         );
         assert!(behind("haproxy-stats").is_none());
-        assert!(watched().all(|t| t.watched));
         assert_eq!(of(Technology::Redis).unit, Some("redis-server"));
     }
 }

@@ -55,10 +55,6 @@ impl Http {
         }
     }
 
-    pub fn host(&self) -> &str {
-        &self.target.alias
-    }
-
     fn reset(&mut self) {
         self.sender = None;
         if let Some(d) = self.driver.take() {

@@ -22,13 +22,13 @@ async fn statuses(
         && !fleet
             .clusters
             .iter()
-            .any(|c| c.name == o && crate::tech::of(c.technology).watched)
+            .any(|c| c.name == o && crate::tech::of(c.technology).watched())
     {
         let names: Vec<&str> = fleet.clusters.iter().map(|c| c.name.as_str()).collect();
         return Err(eyre!(
             "no probed cluster {o:?} (clusters: {}; probes exist for {})",
             names.join(", "),
-            crate::tech::labels(|t| t.watched)
+            crate::tech::labels(|t| t.watched())
         ));
     }
     // Every probed cluster, even when one is asked for: the load balancers' cross-checks need
@@ -36,7 +36,7 @@ async fn statuses(
     let clusters: Vec<_> = fleet
         .clusters
         .iter()
-        .filter(|c| crate::tech::of(c.technology).watched)
+        .filter(|c| crate::tech::of(c.technology).watched())
         .collect();
     let all = join_all(
         clusters

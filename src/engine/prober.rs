@@ -3,10 +3,9 @@
 //! `+switch-master`, `+sdown`...; etcd's watch on Patroni's leader key), so a new leader shows
 //! within a probe's time of the cluster electing it, not an interval later.
 
-use crate::inventory::{Cluster, Fleet, FleetConfig, Technology};
+use crate::inventory::{Fleet, FleetConfig, Technology};
 use crate::probe::ClusterStatus;
 use crate::probe::run::Watch;
-use crate::ssh::quote::quote;
 use crate::ssh::{ExecEvent, ExecSpec, Pool};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -33,7 +32,7 @@ pub const STEADY: Duration = Duration::from_secs(2);
 const OWN_EVERY: Duration = Duration::from_secs(30);
 
 pub fn probed(t: Technology) -> bool {
-    crate::tech::of(t).watched
+    crate::tech::of(t).watched()
 }
 
 /// One task per probed cluster (and one per change feed); abort the handles to stop them.
@@ -47,39 +46,29 @@ pub fn spawn(
     let mut tasks = Vec::new();
     for cluster in fleet.clusters.iter().filter(|c| probed(c.technology)) {
         let (kick_tx, mut kick_rx) = mpsc::channel::<()>(1);
+        let feeds = crate::tech::of(cluster.technology)
+            .watch
+            .and_then(|w| w.feed);
         let wrapped = crate::probe::run::wrap_of(&config, cluster).is_some();
-        if !wrapped && crate::tech::of(cluster.technology).feed {
-            // Every member's feed: the first to announce a change wins (the Sentinel next to
-            // a dead master is the last to hear of the new one).
-            for h in cluster.hosts.iter().filter_map(|h| fleet.host(h)) {
-                tasks.push(tokio::spawn(crate::watch::feed::follow(
-                    pool.clone(),
-                    pool.target(h),
-                    h.ip_private.to_string(),
-                    cluster.clone(),
-                    kick_tx.clone(),
-                )));
-            }
-        } else if let Some(feed) = feed_command(cluster) {
-            // Every member's feed: the first to announce a change wins (the Sentinel next to
-            // a dead master is the last to hear of the new one).
-            for host in &cluster.hosts {
-                let Some(h) = fleet.host(host) else {
-                    continue;
-                };
-                tasks.push(tokio::spawn(follow_feed(
+        // Every member's feed: the first to announce a change wins (the Sentinel next to a
+        // dead master is the last to hear of the new one).
+        for h in cluster.hosts.iter().filter_map(|h| fleet.host(h)) {
+            let Some(feeds) = feeds else { break };
+            tasks.push(if wrapped {
+                let command = (feeds.command)(cluster).replace("{self}", &h.ip_private.to_string());
+                tokio::spawn(follow_feed(
                     pool.clone(),
                     fleet.clone(),
-                    vec![host.clone()],
-                    crate::probe::run::wrapped(
-                        &config,
-                        cluster,
-                        h,
-                        &feed.replace("{self}", &h.ip_private.to_string()),
-                    ),
+                    vec![h.hostname.clone()],
+                    crate::probe::run::wrapped(&config, cluster, h, &command),
                     kick_tx.clone(),
-                )));
-            }
+                ))
+            } else {
+                tokio::spawn(crate::watch::follow::follow(
+                    (feeds.native)(pool, cluster, h),
+                    kick_tx.clone(),
+                ))
+            });
         }
         let (pool, fleet, config, tx, name) = (
             pool.clone(),
@@ -96,7 +85,18 @@ pub fn spawn(
                 return;
             };
             // Kept between probes: its streams stay open.
-            let mut watch = Watch::new(&pool, &fleet, cluster, &config, OWN_EVERY);
+            let mut watch = match Watch::new(&pool, &fleet, cluster, &config, OWN_EVERY) {
+                Ok(w) => w,
+                Err(e) => {
+                    let _ = tx.send(ProbeEvent {
+                        cluster: cluster.name.clone(),
+                        status: Err(e),
+                        at: Instant::now(),
+                        pushed: false,
+                    });
+                    return;
+                }
+            };
             let mut pushed = false;
             // After the cluster announced a change, or while it has no leader, probe every
             // 250 ms: members' views settle within a second of a failover, and the new leader
@@ -143,25 +143,6 @@ pub fn spawn(
         }));
     }
     tasks
-}
-
-/// The CLI path's feed (for clusters whose probes kbz.toml wraps): a command that prints a
-/// line whenever the cluster changes, if the technology has one.
-fn feed_command(cluster: &Cluster) -> Option<String> {
-    match cluster.technology {
-        Technology::Redis => Some(
-            "REDISCLI_AUTH=$(cat /etc/kbz/secrets/redis_password 2>/dev/null) redis-cli --no-auth-warning -p 26379 \
-             SUBSCRIBE +switch-master +sdown -sdown +odown -odown +failover-end +reset-master"
-                .into(),
-        ),
-        // Patroni keeps its leader key in etcd (v2 API on Debian's Patroni 3.0). Each member
-        // watches through its own etcd, so a dead one takes only its own feed down.
-        Technology::Patroni => Some(format!(
-            "ETCDCTL_API=2 etcdctl --endpoints http://{{self}}:2379 watch --forever {}",
-            quote(&format!("/kbz/{}/leader", cluster.name))
-        )),
-        _ => None,
-    }
 }
 
 /// Follows a change feed on the first member that runs it, moving on to the next when it

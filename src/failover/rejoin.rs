@@ -16,9 +16,9 @@ async fn output(ctx: &Ctx, host: &str, cmd: String) -> Option<String> {
 
 /// The host's PostgreSQL is a standby whose WAL receiver streams.
 pub async fn streams(ctx: &Ctx, host: &str) -> bool {
-    output(ctx, host, crate::probe::postgres::command())
+    output(ctx, host, crate::tech::postgres::command())
         .await
-        .and_then(|t| crate::probe::postgres::parse(&t).ok())
+        .and_then(|t| crate::tech::postgres::parse(&t).ok())
         .is_some_and(|n| n.standby && n.receiver == "streaming")
 }
 

@@ -1,17 +1,15 @@
 //! What each cluster really is, from its services' own machine-readable outputs: members with
 //! their live role, state, lag and epoch; the leader; the quorum and how many more losses it
 //! survives; and warnings that say what is wrong, why, and the fix. One model for every
-//! technology; one parser per technology (`patroni`, `sentinel`, `haproxy`).
+//! technology; each technology's parsers are in its folder under `src/tech/`.
 
-pub mod dcs;
+pub mod cross;
 pub mod endpoints;
-pub mod haproxy;
 pub mod host;
-pub mod patroni;
-pub mod postgres;
-pub mod promotable;
 pub mod run;
-pub mod sentinel;
+pub mod views;
+
+pub use cross::cross_check;
 
 use crate::inventory::Technology;
 use serde::Serialize;
@@ -118,41 +116,6 @@ impl ClusterStatus {
     }
 }
 
-/// Warnings that need two clusters: a load balancer sending writes somewhere else than the
-/// leader its health checks should have found.
-pub fn cross_check(statuses: &mut [ClusterStatus]) {
-    let leaders: Vec<(Technology, Option<String>)> = statuses
-        .iter()
-        .map(|s| (s.technology, s.leader.clone()))
-        .collect();
-    for s in statuses
-        .iter_mut()
-        .filter(|s| s.technology == Technology::Haproxy)
-    {
-        for (backend, servers) in &s.routes {
-            let Some(tech) = crate::tech::behind(backend) else {
-                continue;
-            };
-            let Some((_, Some(leader))) = leaders.iter().find(|(t, _)| *t == tech.id) else {
-                continue;
-            };
-            let wrong: Vec<&String> = servers.iter().filter(|x| *x != leader).collect();
-            if !wrong.is_empty() {
-                s.warnings.push(Warning {
-                    severity: Severity::Critical,
-                    what: format!(
-                        "{} sends {backend} traffic to {}, not to the leader {leader}",
-                        s.cluster,
-                        wrong.iter().map(|w| w.as_str()).collect::<Vec<_>>().join(", ")
-                    ),
-                    why: "writes land on a replica (refused) or on a second primary (split brain)".into(),
-                    fix: format!("check {backend}'s health check in /etc/haproxy/haproxy.cfg (Patroni GET /primary, Redis role:master) and that it can reach the members"),
-                });
-            }
-        }
-    }
-}
-
 /// Maps a service-reported address (`10.0.0.5`, `10.0.0.5:6379`) to the inventory's host
 /// name, for a model people read in host names.
 pub fn host_name(address: &str, hosts: &[(String, String)]) -> String {
@@ -161,18 +124,6 @@ pub fn host_name(address: &str, hosts: &[(String, String)]) -> String {
         .iter()
         .find(|(_, a)| a == ip)
         .map_or_else(|| address.to_string(), |(n, _)| n.clone())
-}
-
-/// Redis-style `key\nvalue\n` lists (redis-cli's raw output of a map reply).
-pub fn pairs(text: &str) -> Vec<(String, String)> {
-    let lines: Vec<&str> = text.lines().map(str::trim_end).collect();
-    lines
-        .chunks(2)
-        .filter_map(|c| match c {
-            [k, v] => Some((k.to_string(), v.to_string())),
-            _ => None,
-        })
-        .collect()
 }
 
 /// The lab's Redis hosts, as the captured fixtures name them.

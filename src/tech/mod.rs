@@ -3,11 +3,44 @@
 //! have a failover test", "which unit does a fault stop", "which protocol does this endpoint
 //! speak") is a query of `REGISTRY`, never a list of its own.
 //!
-//! Adding a technology: its watcher and parser (a folder under `src/probe/` and a
-//! `watch::members` arm, with fixtures captured from the real service), one line here, its
-//! module under `assets/modules/`.
+//! Adding a technology: a folder here with its reader, CLI script, parsers and status (its
+//! `WATCHING`), fixtures captured from the real service, one line in `REGISTRY`, and its
+//! module under `assets/modules/` (see docs/watching.md, "What a new technology touches").
 
-use crate::inventory::Technology;
+pub mod haproxy;
+pub mod patroni;
+pub mod postgres;
+pub mod redis;
+
+use crate::inventory::{Cluster, Fleet, Host, Technology};
+use crate::probe::ClusterStatus;
+use crate::ssh::Pool;
+use crate::watch::{Feed, Reader, Readings};
+
+/// How a technology's clusters are watched.
+#[derive(Clone, Copy)]
+pub struct Watching {
+    /// A member's native reader: its services asked in their own protocols over its SSH
+    /// connection.
+    pub reader: fn(&Pool, &Cluster, &Host) -> Box<dyn Reader>,
+    /// The CLI path (kbz.toml's `probe_wrap`): the shell that prints, on the member whose
+    /// private address is given, the same sections as the reader; `quick` as in `watch::Ask`.
+    pub script: fn(&Fleet, &Cluster, &str, bool) -> String,
+    /// The cluster's status from its members' readings.
+    pub status: fn(Readings<'_>) -> Result<ClusterStatus, String>,
+    /// Its change feed, where the technology announces changes.
+    pub feed: Option<Feeds>,
+}
+
+/// A technology's change feed, by both paths.
+#[derive(Clone, Copy)]
+pub struct Feeds {
+    /// One member's feed, natively.
+    pub native: fn(&Pool, &Cluster, &Host) -> Box<dyn Feed>,
+    /// The CLI path's: a command that prints a line whenever the cluster changes (`{self}`:
+    /// the member's private address).
+    pub command: fn(&Cluster) -> String,
+}
 
 /// A failover test's client workload, by the protocol it writes in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,13 +62,11 @@ pub enum Rejoin {
 }
 
 /// What kbz knows of one technology.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct Tech {
     pub id: Technology,
-    /// Its clusters are watched: the grid, `status`, doctor.
-    pub watched: bool,
-    /// It announces changes (Sentinel's events, etcd's watch): the prober asks at once.
-    pub feed: bool,
+    /// How its clusters are watched (the grid, `status`, doctor); None: only their hosts.
+    pub watch: Option<Watching>,
     /// What its epoch is called: a new leader has a higher one.
     pub epoch: &'static str,
     /// The systemd unit a service fault (stop, kill) is about.
@@ -53,8 +84,7 @@ pub struct Tech {
 const fn tech(id: Technology) -> Tech {
     Tech {
         id,
-        watched: false,
-        feed: false,
+        watch: None,
         epoch: "",
         unit: None,
         workload: None,
@@ -67,9 +97,8 @@ const fn tech(id: Technology) -> Tech {
 /// Every technology, in the inventory's order.
 pub const REGISTRY: [Tech; 9] = [
     Tech {
-        watched: true,
-        feed: true,
-        epoch: "timeline",
+        watch: Some(patroni::WATCHING),
+        epoch: patroni::EPOCH,
         unit: Some("patroni"),
         workload: Some(Workload::Postgres),
         names: &["postgres", "pg"],
@@ -78,17 +107,16 @@ pub const REGISTRY: [Tech; 9] = [
         ..tech(Technology::Patroni)
     },
     Tech {
-        watched: true,
-        epoch: "timeline",
+        watch: Some(postgres::WATCHING),
+        epoch: postgres::EPOCH,
         unit: Some("postgresql"),
         names: &["postgres", "pg"],
         protocol: Some("postgres"),
         ..tech(Technology::Postgres)
     },
     Tech {
-        watched: true,
-        feed: true,
-        epoch: "config-epoch",
+        watch: Some(redis::WATCHING),
+        epoch: redis::EPOCH,
         unit: Some("redis-server"),
         workload: Some(Workload::Redis),
         names: &["redis"],
@@ -99,7 +127,7 @@ pub const REGISTRY: [Tech; 9] = [
     tech(Technology::Galera),
     tech(Technology::Proxysql),
     Tech {
-        watched: true,
+        watch: Some(haproxy::WATCHING),
         names: &["stats", "http"],
         protocol: Some("http"),
         ..tech(Technology::Haproxy)
@@ -107,6 +135,12 @@ pub const REGISTRY: [Tech; 9] = [
     tech(Technology::Minio),
     tech(Technology::K3s),
 ];
+
+impl Tech {
+    pub fn watched(&self) -> bool {
+        self.watch.is_some()
+    }
+}
 
 /// What kbz knows of `t`. The registry lists the technologies in the enum's order (a test
 /// holds it to that), so this is an index, with no fallback to get wrong.

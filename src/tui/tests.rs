@@ -479,7 +479,8 @@ fn modules_tab_catalogue_confirmed_run_progress_and_readonly() {
 #[test]
 fn live_roles_quorum_and_warnings_from_the_probes() {
     use crate::engine::prober::ProbeEvent;
-    use crate::probe::{fixture, patroni};
+    use crate::probe::fixture;
+    use crate::tech::patroni::view as patroni;
     let mut a = app();
     let paused = patroni::status(
         "postgres",

@@ -1,77 +1,89 @@
 //! Watching the fleet without loading it: each member's services asked in their own protocols
-//! (HTTP, RESP) over the host's one SSH connection, on streams kept open between probes, so
-//! that a console left open starts no process on the hosts. `http` and `resp` carry the
-//! protocols; `members` knows what to ask each technology's members.
+//! (HTTP, RESP, PostgreSQL's) over the host's one SSH connection, on streams kept open between
+//! probes, so that a console left open starts no process on the hosts. `http` and `resp`
+//! carry the protocols, `shell` the host's own basics; what to ask each technology's members
+//! is in its folder under `src/tech/`, behind the `Reader` and `Feed` traits here.
 
-pub mod feed;
+pub mod follow;
 pub mod http;
-pub mod members;
 pub mod resp;
 pub mod shell;
 
-use crate::inventory::{Cluster, Fleet};
+use crate::inventory::{Cluster, FleetConfig};
 use crate::ssh::{Pool, Target};
-use members::Member;
+use futures_util::future::BoxFuture;
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// One request's limit: a member slower than this is marked with the reason, not waited for.
+pub const ASK: Duration = Duration::from_secs(1);
+
+/// Between two sections of a CLI script: each section's output, then `::kbz-section` on a
+/// line of its own (see `probe::run`).
+pub const SEPARATOR: &str = "; echo; echo ::kbz-section; ";
 
 /// What one member's probe read, section by section, or why it could not be asked.
 pub type Reading = (String, Result<Vec<String>, String>);
 
-/// Every member of one cluster, with its kept-alive connections.
-pub struct Members {
-    pool: Pool,
-    members: Vec<(String, Target, Member)>,
-    /// How often the readings that cost the host something are taken (Patroni's `/patroni`,
-    /// a thread there per request): every time for a one-shot probe, seldom when watching.
-    own_every: Duration,
-    own_at: Option<Instant>,
+/// What a probe asks of a member.
+#[derive(Debug, Clone, Copy)]
+pub struct Ask {
+    /// Leave out what only a full probe needs (what a dead peer makes slow): the console's
+    /// probes right after a change want the leader.
+    pub quick: bool,
+    /// Also what the member says of itself where asking costs the host something (Patroni's
+    /// `/patroni`, a thread per request): every time for a one-shot probe, seldom when
+    /// watching.
+    pub own: bool,
 }
 
-impl Members {
-    /// None when the cluster's technology has no native reader.
-    pub fn new(
-        pool: &Pool,
-        fleet: &Fleet,
-        cluster: &Cluster,
-        own_every: Duration,
-    ) -> Option<Members> {
-        let members = cluster
-            .hosts
-            .iter()
-            .map(|h| {
-                let target = pool.target(fleet.host(h)?);
-                Some((h.clone(), target, Member::new(pool, fleet, cluster, h)?))
-            })
-            .collect::<Option<Vec<_>>>()?;
-        Some(Members {
-            pool: pool.clone(),
-            members,
-            own_every,
-            own_at: None,
-        })
-    }
+/// One member's kept-alive connections to its own services.
+pub trait Reader: Send {
+    /// Its reading: the sections its technology's CLI script prints, in that order (an empty
+    /// one for a service that did not answer), so one parser reads both paths.
+    fn read<'a>(
+        &'a mut self,
+        pool: &'a Pool,
+        target: &'a Target,
+        ask: Ask,
+    ) -> BoxFuture<'a, Vec<String>>;
+}
 
-    /// Every member's reading, gathered as `gather` does.
-    pub async fn read(&mut self, quick: bool) -> Vec<Reading> {
-        let own = self.own_at.is_none_or(|at| at.elapsed() >= self.own_every);
-        if own {
-            self.own_at = Some(Instant::now());
-        }
-        let pool = &self.pool;
-        let reads = self
-            .members
-            .iter_mut()
-            .map(|(host, target, member)| async move {
-                // A host whose connection is down (or backed off) answers at once with why.
-                let reading = match pool.connection(target).await {
-                    Ok(_) => Ok(member.read(pool, target, quick, own).await),
-                    Err(state) => Err(state.explain(host)),
-                };
-                (host.clone(), reading)
-            });
-        gather(reads, quick).await
+/// One member's change feed: what the cluster announces (Sentinel's events, etcd's watch).
+pub trait Feed: Send {
+    /// Follows the feed until it ends (Ok: it had answered, follow it again at once) or
+    /// fails (Err: try again after a backoff); each change sends one `kick` (a full channel
+    /// means a probe is already due: nothing is lost).
+    fn follow<'a>(&'a mut self, kick: &'a mpsc::Sender<()>) -> BoxFuture<'a, Result<(), String>>;
+}
+
+/// The members' readings of one cluster, for its technology's `status`.
+pub struct Readings<'a> {
+    pub cluster: &'a Cluster,
+    pub config: &'a FleetConfig,
+    /// Every host of the fleet, by name and private address: services name their peers by
+    /// address, people by name.
+    pub hosts: &'a [(String, String)],
+    pub readings: Vec<Reading>,
+}
+
+impl Readings<'_> {
+    /// The private address of host `name` ("" when the fleet has no such host).
+    pub fn ip_of(&self, name: &str) -> String {
+        self.hosts
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or(String::new(), |(_, ip)| ip.clone())
     }
+}
+
+/// Section `i` of a reading, None when it is empty (the service did not answer).
+pub fn section(sections: &[String], i: usize) -> Option<&str> {
+    sections
+        .get(i)
+        .map(String::as_str)
+        .filter(|t| !t.is_empty())
 }
 
 /// Runs every member's read at once: a dead member must not hold the others for its

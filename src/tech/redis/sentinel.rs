@@ -2,8 +2,9 @@
 //! `SENTINEL SENTINELS` and `SENTINEL CKQUORUM` (redis-cli's raw output). The warnings answer
 //! "if the master (or one host) dies now, will Sentinel fail over, and if not, why".
 
-use super::{ClusterStatus, Member, Quorum, Severity, Warning, host_name, pairs};
+use super::pairs;
 use crate::inventory::Technology;
+use crate::probe::{ClusterStatus, Member, Quorum, Severity, Warning, host_name};
 use std::collections::BTreeMap;
 
 /// The outputs of one Sentinel, as captured.
@@ -164,7 +165,7 @@ pub fn status(
         technology: Technology::Redis,
         members,
         leader: (!master_down).then_some(master_name),
-        epoch_name: crate::tech::of(Technology::Redis).epoch,
+        epoch_name: super::EPOCH,
         epoch: num(&master, "config-epoch"),
         quorum: Some(q),
         warnings,
@@ -279,11 +280,11 @@ fn own_checks(
 
 #[cfg(test)]
 mod tests {
-    use super::super::fixture;
     use super::*;
+    use crate::probe::fixture;
 
     fn hosts() -> Vec<(String, String)> {
-        super::super::redis_hosts()
+        crate::probe::redis_hosts()
     }
 
     fn load(state: &str) -> ClusterStatus {
@@ -339,8 +340,9 @@ mod tests {
         )
         .unwrap();
         // This Sentinel's cache alone, as if no data node had answered for itself.
-        let seen = crate::probe::promotable::Seen::read("redis-02", Some((&m, &r)), "", &hosts());
-        crate::probe::promotable::check(&mut st, &[seen]);
+        let seen =
+            crate::tech::redis::promotable::Seen::read("redis-02", Some((&m, &r)), "", &hosts());
+        crate::tech::redis::promotable::check(&mut st, &[seen]);
         st
     }
 

@@ -5,7 +5,8 @@
 //! own clock, and once the master is down every second: so the elected Sentinel may act on
 //! either value. The worst of them is the one this check assumes; a disagreement is said.
 
-use super::{ClusterStatus, Severity, Warning, host_name, sentinel::PER_SENTINEL};
+use super::sentinel::PER_SENTINEL;
+use crate::probe::{ClusterStatus, Severity, Warning, host_name};
 use std::collections::BTreeMap;
 
 /// What a data node says of itself in `INFO replication`.
@@ -337,11 +338,11 @@ fn no_candidate(cluster: &str, replicas: &[Replica]) -> Warning {
 
 #[cfg(test)]
 mod tests {
-    use super::super::fixture;
     use super::*;
+    use crate::probe::fixture;
 
     fn hosts() -> Vec<(String, String)> {
-        super::super::redis_hosts()
+        crate::probe::redis_hosts()
     }
 
     /// The healthy lab (master redis-01), as seen from every member, each reading edited:

@@ -1,10 +1,34 @@
-//! HAProxy's stats socket (`show stat`, CSV): which server of each backend is up and so takes
-//! the traffic.
+//! HAProxy: its stats socket (`show stat`, CSV) says which server of each backend is up and so
+//! takes the traffic; the host's addresses say which load balancer holds the floating one.
 
-use super::{ClusterStatus, Member, Severity, Warning};
-use crate::inventory::{Cluster, FleetConfig, Technology};
-use crate::watch::Reading;
+pub mod reader;
+
+use super::Watching;
+use crate::inventory::{Cluster, Fleet, Technology};
+use crate::probe::{ClusterStatus, Member, Severity, Warning};
+use crate::watch::Readings;
+use crate::watch::shell::Shell;
 use std::collections::BTreeMap;
+
+pub const WATCHING: Watching = Watching {
+    reader: |pool, _, host| {
+        Box::new(reader::Member {
+            shell: Shell::new(pool, pool.target(host)),
+        })
+    },
+    script,
+    status,
+    feed: None,
+};
+
+/// The CLI path: the same sections as `reader`, from socat and ip on the member.
+fn script(_: &Fleet, _: &Cluster, _on: &str, _quick: bool) -> String {
+    [
+        format!("echo 'show stat' | socat - UNIX-CONNECT:{}", reader::SOCKET),
+        "ip -o -4 addr show".to_string(),
+    ]
+    .join(crate::watch::SEPARATOR)
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Server {
@@ -57,11 +81,8 @@ fn holds(addresses: &str, vip: &str) -> bool {
 
 /// The load balancers from their readings (each its `show stat` and its addresses), in the
 /// inventory's order.
-pub fn status(
-    cluster: &Cluster,
-    config: &FleetConfig,
-    readings: &[Reading],
-) -> Result<ClusterStatus, String> {
+fn status(r: Readings<'_>) -> Result<ClusterStatus, String> {
+    let (cluster, config, readings) = (r.cluster, r.config, &r.readings);
     let vip = config
         .vars
         .get("haproxy_vip")
@@ -163,7 +184,7 @@ pub fn status(
         technology: Technology::Haproxy,
         leader: holders.first().cloned(),
         members,
-        epoch_name: crate::tech::of(Technology::Haproxy).epoch,
+        epoch_name: "",
         epoch: None,
         quorum: None,
         warnings,
@@ -180,8 +201,8 @@ pub fn status(
 
 #[cfg(test)]
 mod tests {
-    use super::super::fixture;
     use super::*;
+    use crate::probe::fixture;
 
     #[test]
     fn healthy_backends_route_to_the_leader_and_the_master() {

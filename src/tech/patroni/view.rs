@@ -2,8 +2,8 @@
 //! health -w json`. Patroni 3.0 reports a replica "running" whether it streams or not; the lag
 //! it reports is what tells.
 
-use super::{ClusterStatus, Member, Quorum, Severity, Warning};
 use crate::inventory::Technology;
+use crate::probe::{ClusterStatus, Member, Quorum, Severity, Warning};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -244,7 +244,7 @@ pub fn status(
         technology: Technology::Patroni,
         members,
         leader,
-        epoch_name: crate::tech::of(Technology::Patroni).epoch,
+        epoch_name: super::EPOCH,
         epoch,
         quorum,
         warnings,
@@ -277,8 +277,8 @@ fn tags_lag(m: &ClusterMember, own: &Own) -> Warning {
 
 #[cfg(test)]
 mod tests {
-    use super::super::fixture;
     use super::*;
+    use crate::probe::fixture;
 
     #[test]
     fn healthy_cluster() {

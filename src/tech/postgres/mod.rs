@@ -1,10 +1,24 @@
-//! Standalone PostgreSQL (servers outside any Patroni cluster): each server asked, through
-//! psql as the postgres user on its own socket, whether it is in recovery, how many standbys
-//! stream from it, how far its replay is behind what it received, its WAL receiver's status
-//! and its timeline. The primary leads; two primaries are a split brain.
+//! Standalone PostgreSQL (servers outside any Patroni cluster): each server asked whether it
+//! is in recovery, how many standbys stream from it, how far its replay is behind what it
+//! received, its WAL receiver's status and its timeline (natively by `reader`; by the CLI
+//! path through psql as the postgres user on its own socket). The primary leads; two
+//! primaries are a split brain.
 
-use super::{ClusterStatus, Member, Severity, Warning};
+pub mod reader;
+
+use super::Watching;
 use crate::inventory::Technology;
+use crate::probe::{ClusterStatus, Member, Severity, Warning};
+use crate::watch::{Readings, section};
+
+pub const EPOCH: &str = "timeline";
+
+pub const WATCHING: Watching = Watching {
+    reader: |_, _, _| Box::new(reader::Member::default()),
+    script: |_, _, _, _| command(),
+    status: |r| Ok(from_readings(r)),
+    feed: None,
+};
 
 /// One row, `|`-separated: in recovery (t/f), standbys streaming from it, replay lag in
 /// bytes, WAL receiver status (empty on a primary), version, timeline.
@@ -31,7 +45,7 @@ pub fn parse(text: &str) -> Result<Node, String> {
     let line = text
         .lines()
         .find(|l| l.contains('|'))
-        .ok_or_else(|| format!("psql: {:?}", text.trim()))?;
+        .ok_or_else(|| text.trim().to_string())?;
     let f: Vec<&str> = line.split('|').collect();
     let [rec, streaming, lag, receiver, _version, timeline] = f[..] else {
         return Err(format!("psql: unexpected row {line:?}"));
@@ -43,6 +57,25 @@ pub fn parse(text: &str) -> Result<Node, String> {
         receiver: receiver.to_string(),
         timeline: timeline.trim().parse().ok(),
     })
+}
+
+/// Every server answers for itself: there is no cluster view to ask. A server whose answer
+/// did not come in time is down to us.
+fn from_readings(r: Readings<'_>) -> ClusterStatus {
+    let nodes: Vec<(String, Result<Node, String>)> = r
+        .cluster
+        .hosts
+        .iter()
+        .map(|h| {
+            let node = match r.readings.iter().find(|(on, _)| on == h) {
+                None => Err(format!("{h} did not answer in time")),
+                Some((_, Err(e))) => Err(e.clone()),
+                Some((_, Ok(s))) => parse(section(s, 0).unwrap_or("no answer")),
+            };
+            (h.clone(), node)
+        })
+        .collect();
+    status(&r.cluster.name, &nodes)
 }
 
 /// The cluster from each server's answer (or why it gave none).
@@ -115,7 +148,7 @@ pub fn status(cluster: &str, nodes: &[(String, Result<Node, String>)]) -> Cluste
         technology: Technology::Postgres,
         members,
         leader,
-        epoch_name: crate::tech::of(Technology::Postgres).epoch,
+        epoch_name: EPOCH,
         epoch,
         quorum: None,
         warnings,
@@ -125,8 +158,8 @@ pub fn status(cluster: &str, nodes: &[(String, Result<Node, String>)]) -> Cluste
 
 #[cfg(test)]
 mod tests {
-    use super::super::fixture;
     use super::*;
+    use crate::probe::fixture;
 
     fn captured() -> Vec<(String, Result<Node, String>)> {
         vec![

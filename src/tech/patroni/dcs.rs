@@ -130,8 +130,8 @@ fn conn_host(url: &str) -> Option<(String, u16)> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::fixture;
     use super::*;
+    use crate::probe::fixture;
 
     fn members(cluster: &str) -> Vec<Value> {
         let v: Value = serde_json::from_str(cluster).unwrap();
@@ -154,7 +154,7 @@ mod tests {
         assert!(members(&cluster)[1]["lag"].is_u64());
         let c: Value = serde_json::from_str(&config).unwrap();
         assert_eq!(c["loop_wait"], 2);
-        let s = crate::probe::patroni::status(
+        let s = crate::tech::patroni::view::status(
             "postgres",
             &cluster,
             Some(&config),

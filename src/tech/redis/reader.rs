@@ -1,0 +1,112 @@
+//! A Redis member read natively: its Sentinel's view over RESP, and its data node's own
+//! `INFO replication` (what Sentinel will find when it asks), on kept-alive streams.
+
+use crate::ssh::{Pool, Target};
+use crate::watch::resp::Resp;
+use crate::watch::{ASK, Ask, Reader};
+use futures_util::future::BoxFuture;
+use std::time::{Duration, Instant};
+
+/// Where the data nodes keep the password kbz's watcher authenticates with (written by the
+/// Redis module, root-only): read once per connection, never logged.
+pub const PASSWORD_FILE: &str = "/etc/kbz/secrets/redis_password";
+
+pub struct Member {
+    pub sentinel: Resp,
+    pub node: Resp,
+    /// The master's name in Sentinel: the cluster's.
+    pub name: String,
+    /// When the password was last read from the host (never more than once a minute).
+    pub password_read: Option<Instant>,
+}
+
+impl Reader for Member {
+    fn read<'a>(
+        &'a mut self,
+        pool: &'a Pool,
+        target: &'a Target,
+        _: Ask,
+    ) -> BoxFuture<'a, Vec<String>> {
+        Box::pin(self.read_now(pool, target))
+    }
+}
+
+impl Member {
+    /// Sections: `SENTINEL MASTER`, `REPLICAS`, `SENTINELS`, `CKQUORUM`, `MYID`, `INFO
+    /// sentinel`, then the data node's `INFO replication`.
+    async fn read_now(&mut self, pool: &Pool, target: &Target) -> Vec<String> {
+        if self.password_read.is_none() {
+            self.password_read = Some(Instant::now());
+            let password = read_password(pool, target).await;
+            self.sentinel.set_password(password.clone());
+            self.node.set_password(password);
+        }
+        let name = self.name.as_str();
+        let sentinel_cmds = [
+            vec!["SENTINEL", "MASTER", name],
+            vec!["SENTINEL", "REPLICAS", name],
+            vec!["SENTINEL", "SENTINELS", name],
+            vec!["SENTINEL", "CKQUORUM", name],
+            vec!["SENTINEL", "MYID"],
+            vec!["INFO", "sentinel"],
+        ];
+        let mut out = Vec::new();
+        let mut errors = Vec::new();
+        for args in &sentinel_cmds {
+            match self.sentinel.text(&command(args), ASK).await {
+                Ok(t) => out.push(t),
+                Err(e) => {
+                    // The Sentinel is not answering: the rest would not either.
+                    errors.push(e);
+                    out.resize(sentinel_cmds.len(), String::new());
+                    break;
+                }
+            }
+        }
+        match self
+            .node
+            .text(&command(&["INFO", "replication"]), ASK)
+            .await
+        {
+            Ok(t) => out.push(t),
+            Err(e) => {
+                errors.push(e);
+                out.push(String::new());
+            }
+        }
+        // Refused: the password changed (a reinstall); read it again, once a minute.
+        let refused = |t: &String| t.contains("NOAUTH") || t.contains("WRONGPASS");
+        if (out.iter().any(refused) || errors.iter().any(refused))
+            && self
+                .password_read
+                .is_some_and(|at| at.elapsed() > Duration::from_secs(60))
+        {
+            self.password_read = None;
+        }
+        out
+    }
+}
+
+fn command(args: &[&str]) -> redis::Cmd {
+    let mut c = redis::cmd(args[0]);
+    for a in &args[1..] {
+        c.arg(*a);
+    }
+    c
+}
+
+/// The Redis password from the host (one small read when a connection is made, not per
+/// probe). None when the file is not there: the servers then need none.
+pub async fn read_password(pool: &Pool, target: &Target) -> Option<String> {
+    let text = pool
+        .probe_stdout(
+            target,
+            format!("cat {PASSWORD_FILE} 2>/dev/null"),
+            ASK * 5,
+            "reading the Redis password",
+        )
+        .await
+        .ok()?;
+    let p = text.trim();
+    (!p.is_empty()).then(|| p.to_string())
+}

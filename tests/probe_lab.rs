@@ -168,6 +168,49 @@ fn status_and_doctor_on_the_real_services() {
     );
     std::fs::write(&toml, original).unwrap();
 
+    // The same servers seen as standalone PostgreSQL (no Patroni stack in the inventory):
+    // read natively (tokio-postgres over the SSH connection), then by the CLI path (psql,
+    // through a probe_wrap): the same answer.
+    let dir = state_home().join("standalone");
+    std::fs::create_dir_all(&dir).unwrap();
+    let tsv = std::fs::read_to_string(lab_dir().join("servers.tsv"))
+        .unwrap()
+        .replace("patroni-node", "pg-standalone");
+    std::fs::write(dir.join("servers.tsv"), tsv).unwrap();
+    let _ = std::fs::remove_file(dir.join("kbz.toml"));
+    let inventory = dir.join("servers.tsv");
+    let standalone = |path: &str| -> serde_json::Value {
+        let args = [
+            "--lab",
+            "--inventory",
+            inventory.to_str().unwrap(),
+            "status",
+            "postgres-db-pool",
+            "--json",
+        ];
+        let json = kbz_ok(&args);
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let c = &v[0];
+        assert_eq!(c["technology"], "postgres", "{path}: {json}");
+        assert_eq!(c["leader"], "db-master-01", "{path}: {json}");
+        assert_eq!(c["warnings"].as_array().unwrap().len(), 0, "{path}: {json}");
+        let members = c["members"].as_array().unwrap();
+        assert_eq!(members.len(), 3, "{path}: {json}");
+        for m in members.iter().filter(|m| m["host"] != "db-master-01") {
+            assert_eq!(m["role"], "standby", "{path}: {json}");
+            assert_eq!(m["state"], "streaming", "{path}: {json}");
+        }
+        assert!(c["epoch"].as_u64().is_some(), "{path}: {json}");
+        c["epoch"].clone()
+    };
+    let native = standalone("native");
+    std::fs::write(
+        dir.join("kbz.toml"),
+        "[probe_wrap]\npostgres = \"sh -c {}\"\n",
+    )
+    .unwrap();
+    assert_eq!(standalone("CLI path"), native);
+
     // A stopped replica shows degraded within 2 s.
     on("db-slave-02", "systemctl stop patroni");
     let start = Instant::now();

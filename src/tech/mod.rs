@@ -10,6 +10,8 @@
 pub mod haproxy;
 pub mod patroni;
 pub mod postgres;
+#[cfg(test)]
+mod props;
 pub mod redis;
 
 use crate::inventory::{Cluster, Fleet, Host, Technology};

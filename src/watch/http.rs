@@ -3,6 +3,7 @@
 //! after any failure: a refused connection, a reset, a half-open tunnel that stops answering
 //! (the timeout drops it), a service restarting mid-response.
 
+use super::dial::Dial;
 use crate::ssh::{Pool, Target};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Limited};
@@ -27,10 +28,7 @@ impl Response {
 }
 
 pub struct Http {
-    pool: Pool,
-    target: Target,
-    address: String,
-    port: u16,
+    dial: Dial,
     sender: Option<SendRequest<Empty<Bytes>>>,
     /// Drives the connection; aborted with it.
     driver: Option<JoinHandle<()>>,
@@ -45,11 +43,13 @@ impl Drop for Http {
 impl Http {
     /// `address:port` as `target` reaches it.
     pub fn new(pool: &Pool, target: Target, address: &str, port: u16) -> Http {
+        Http::over(Dial::tcp(pool, target, address, port))
+    }
+
+    /// Over streams `dial` opens.
+    pub fn over(dial: Dial) -> Http {
         Http {
-            pool: pool.clone(),
-            target,
-            address: address.to_string(),
-            port,
+            dial,
             sender: None,
             driver: None,
         }
@@ -73,9 +73,8 @@ impl Http {
             Err(_) => {
                 self.reset();
                 Err(format!(
-                    "{}:{}{path}: no answer within {:.1} s",
-                    self.address,
-                    self.port,
+                    "{}{path}: no answer within {:.1} s",
+                    self.dial.what,
                     timeout.as_secs_f64()
                 ))
             }
@@ -83,7 +82,7 @@ impl Http {
     }
 
     async fn exchange(&mut self, path: &str) -> Result<Response, String> {
-        let authority = format!("{}:{}", self.address, self.port);
+        let authority = self.dial.what.clone();
         let sender = self.ready().await?;
         let request = hyper::Request::get(path)
             .header(hyper::header::HOST, &authority)
@@ -110,13 +109,10 @@ impl Http {
         };
         if !alive {
             self.reset();
-            let stream = self
-                .pool
-                .open_tcp(&self.target, &self.address, self.port)
-                .await?;
+            let stream = self.dial.open().await?;
             let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
                 .await
-                .map_err(|e| format!("{}:{}: {e}", self.address, self.port))?;
+                .map_err(|e| format!("{}: {e}", self.dial.what))?;
             self.driver = Some(tokio::spawn(async move {
                 // Its end (the service closed, or we dropped it) shows on the next request.
                 let _ = conn.await;
@@ -125,6 +121,6 @@ impl Http {
         }
         self.sender
             .as_mut()
-            .ok_or_else(|| format!("{}:{}: not connected", self.address, self.port))
+            .ok_or_else(|| format!("{}: not connected", self.dial.what))
     }
 }

@@ -4,10 +4,13 @@
 //! carry the protocols, `shell` the host's own basics; what to ask each technology's members
 //! is in its folder under `src/tech/`, behind the `Reader` and `Feed` traits here.
 
+pub mod dial;
 pub mod follow;
 pub mod http;
 pub mod resp;
 pub mod shell;
+#[cfg(test)]
+mod tests;
 
 use crate::inventory::{Cluster, FleetConfig};
 use crate::ssh::{Pool, Target};

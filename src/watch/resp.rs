@@ -3,6 +3,7 @@
 //! way `redis-cli` prints them when piped (one line per element), so the parsers read the
 //! same text whether it came from here or from the CLI path.
 
+use super::dial::Dial;
 use crate::ssh::{Pool, Target};
 use redis::aio::MultiplexedConnection;
 use redis::{Cmd, RedisConnectionInfo, Value};
@@ -10,10 +11,7 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 
 pub struct Resp {
-    pool: Pool,
-    target: Target,
-    address: String,
-    port: u16,
+    dial: Dial,
     password: Option<String>,
     conn: Option<MultiplexedConnection>,
     driver: Option<JoinHandle<()>>,
@@ -27,7 +25,9 @@ impl Drop for Resp {
 
 /// The connection settings for a server that may require a password.
 pub fn settings(password: Option<&str>) -> RedisConnectionInfo {
-    let settings = RedisConnectionInfo::default();
+    // No `CLIENT SETINFO` on connect: a round trip per connection that Sentinel has no use
+    // for.
+    let settings = RedisConnectionInfo::default().set_skip_set_lib_name();
     match password {
         Some(p) => settings.set_password(p),
         None => settings,
@@ -42,11 +42,13 @@ impl Resp {
         port: u16,
         password: Option<String>,
     ) -> Resp {
+        Resp::over(Dial::tcp(pool, target, address, port), password)
+    }
+
+    /// Over streams `dial` opens.
+    pub fn over(dial: Dial, password: Option<String>) -> Resp {
         Resp {
-            pool: pool.clone(),
-            target,
-            address: address.to_string(),
-            port,
+            dial,
             password,
             conn: None,
             driver: None,
@@ -69,7 +71,7 @@ impl Resp {
     /// Runs `cmd`, its reply as redis-cli prints it: an error reply is its text
     /// (`NOQUORUM ...`), as redis-cli prints it too; only a failure to ask is an `Err`.
     pub async fn text(&mut self, cmd: &Cmd, timeout: Duration) -> Result<String, String> {
-        let what = format!("{}:{}", self.address, self.port);
+        let what = self.dial.what.clone();
         let outcome = tokio::time::timeout(timeout, async {
             let conn = self.ready().await?;
             match conn.send_packed_command(cmd).await {
@@ -103,10 +105,7 @@ impl Resp {
     async fn ready(&mut self) -> Result<&mut MultiplexedConnection, String> {
         if self.conn.is_none() {
             self.reset();
-            let stream = self
-                .pool
-                .open_tcp(&self.target, &self.address, self.port)
-                .await?;
+            let stream = self.dial.open().await?;
             let info = settings(self.password.as_deref());
             let (conn, driver) = MultiplexedConnection::new_with_config(
                 &info,

@@ -211,6 +211,51 @@ fn status_and_doctor_on_the_real_services() {
     .unwrap();
     assert_eq!(standalone("CLI path"), native);
 
+    // A Sentinel that answers garbage, then one that accepts and never answers (a real
+    // listener in its place on redis-03): that member is named with the reason, the others
+    // still give the status, and it reads again once the real one is back.
+    on(
+        "redis-03",
+        "cat > /run/kbz-bad-sentinel.py <<'PY'
+import socket, sys
+reply = b'HTTP/1.1 400 Bad Request\\r\\n\\r\\n' if sys.argv[1] == 'garbage' else b''
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('127.0.0.1', 26379))
+s.listen()
+keep = []
+while True:
+    c, _ = s.accept()
+    c.recv(100)
+    c.sendall(reply)
+    keep.append(c)
+PY",
+    );
+    for (how, reason) in [
+        ("garbage", "127.0.0.1:26379: "),
+        ("silent", "127.0.0.1:26379: no answer within 1.0 s"),
+    ] {
+        on(
+            "redis-03",
+            &format!(
+                "systemctl stop redis-sentinel; systemd-run --unit=kbz-bad-sentinel --quiet \
+                 python3 /run/kbz-bad-sentinel.py {how}; sleep 0.5"
+            ),
+        );
+        let out = kbz_ok(&["--lab", "status", "redis"]);
+        assert!(out.contains("leader redis-01"), "{how}: {out}");
+        let named = out
+            .lines()
+            .find(|l| l.contains("redis-03: its Sentinel cannot be read: "))
+            .unwrap_or_else(|| panic!("{how}: redis-03's Sentinel not named:\n{out}"));
+        assert!(named.contains(reason), "{how}: {named}");
+        on(
+            "redis-03",
+            "systemctl stop kbz-bad-sentinel; systemctl start redis-sentinel",
+        );
+    }
+    doctor_clean("redis", Duration::from_secs(60));
+
     // A stopped replica shows degraded within 2 s.
     on("db-slave-02", "systemctl stop patroni");
     let start = Instant::now();

@@ -8,7 +8,7 @@ use crate::inventory::{Cluster, Fleet, FleetConfig, Host};
 use crate::ssh::quote::quote;
 use crate::ssh::{Pool, Target};
 use crate::tech::Watching;
-use crate::watch::{Ask, Reader, Reading, Readings, gather};
+use crate::watch::{Ask, Reader, Reading, Readings, Section, gather};
 use std::time::{Duration, Instant};
 
 const SECTION: &str = "::kbz-section";
@@ -34,9 +34,9 @@ pub fn wrap_of<'a>(config: &'a FleetConfig, cluster: &Cluster) -> Option<&'a Str
         .or_else(|| config.probe_wrap.get(cluster.technology.id()))
 }
 
-fn sections(text: &str) -> Vec<String> {
+fn sections(text: &str) -> Vec<Section> {
     text.split(&format!("\n{SECTION}\n"))
-        .map(|s| s.trim().to_string())
+        .map(|s| Ok(s.trim().to_string()))
         .collect()
 }
 

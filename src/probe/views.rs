@@ -2,7 +2,7 @@
 //! for a moment after a failover, and a member cut off from its peers keeps its own view), and
 //! the status is the view to believe, plus what each member says of itself.
 
-use super::{ClusterStatus, Warning};
+use super::{ClusterStatus, Severity, Warning};
 
 /// The members' views as they are read, and why the others gave none.
 #[derive(Default)]
@@ -29,6 +29,21 @@ impl Views {
             }
             Err(e) => self.errors.push(e),
         }
+    }
+
+    /// A member that answered but whose view could not be read (`what` of it, and why): the
+    /// status says so, with `fix`, when the other members give one.
+    pub fn unreadable(&mut self, on: &str, what: &str, reason: &str, fix: String) {
+        let what = format!("{on}: {what} cannot be read: {reason}");
+        self.errors.push(what.clone());
+        self.per_member.push(Warning {
+            severity: Severity::Warning,
+            what,
+            why: "kbz reads the cluster through the other members meanwhile: what this one \
+                  sees, and whether it still votes, is unknown"
+                .into(),
+            fix,
+        });
     }
 
     /// The view to believe (see `believe`), with every member's own warnings.

@@ -5,7 +5,7 @@
 use super::REGISTRY;
 use crate::inventory::{Cluster, FleetConfig, Technology};
 use crate::probe::fixture;
-use crate::watch::Readings;
+use crate::watch::{Readings, Section};
 use proptest::prelude::*;
 
 /// Member `i`'s reading in a healthy cluster, section by section, as each technology's reader
@@ -45,6 +45,8 @@ enum Damage {
     Overwrite(usize, Vec<u8>),
     Empty,
     SwapWith(usize),
+    /// The service could not be asked.
+    Failed,
 }
 
 fn damage() -> impl Strategy<Value = Damage> {
@@ -55,14 +57,15 @@ fn damage() -> impl Strategy<Value = Damage> {
             .prop_map(|(at, b)| Damage::Overwrite(at, b)),
         1 => Just(Damage::Empty),
         1 => any::<usize>().prop_map(Damage::SwapWith),
+        1 => Just(Damage::Failed),
     ]
 }
 
-fn damaged(sections: &[String], damages: &[Damage]) -> Vec<String> {
-    let mut out = sections.to_vec();
+fn damaged(sections: &[String], damages: &[Damage]) -> Vec<Section> {
+    let mut out: Vec<Section> = sections.iter().cloned().map(Ok).collect();
     for (i, d) in damages.iter().enumerate().take(out.len()) {
-        let s = out[i].clone();
-        out[i] = match d {
+        let s = sections[i].clone();
+        out[i] = Ok(match d {
             Damage::None => s,
             Damage::Cut(at) => {
                 let bytes = s.as_bytes();
@@ -77,7 +80,11 @@ fn damaged(sections: &[String], damages: &[Damage]) -> Vec<String> {
             }
             Damage::Empty => String::new(),
             Damage::SwapWith(j) => sections[j % sections.len()].clone(),
-        };
+            Damage::Failed => {
+                out[i] = Err("127.0.0.1:1: Connection refused".into());
+                continue;
+            }
+        });
     }
     out
 }
@@ -176,7 +183,12 @@ fn the_healthy_readings_give_a_healthy_status() {
             .hosts
             .iter()
             .enumerate()
-            .map(|(i, h)| (h.clone(), Ok(healthy(tech.id, i))))
+            .map(|(i, h)| {
+                (
+                    h.clone(),
+                    Ok(healthy(tech.id, i).into_iter().map(Ok).collect()),
+                )
+            })
             .collect();
         let watching = tech.watch.unwrap();
         let s = (watching.status)(Readings {

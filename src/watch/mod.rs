@@ -26,8 +26,11 @@ pub const ASK: Duration = Duration::from_secs(1);
 /// line of its own (see `probe::run`).
 pub const SEPARATOR: &str = "; echo; echo ::kbz-section; ";
 
-/// What one member's probe read, section by section, or why it could not be asked.
-pub type Reading = (String, Result<Vec<String>, String>);
+/// One section of a reading: what the service said, or why it could not be asked.
+pub type Section = Result<String, String>;
+
+/// What one member's probe read, section by section, or why the member could not be asked.
+pub type Reading = (String, Result<Vec<Section>, String>);
 
 /// What a probe asks of a member.
 #[derive(Debug, Clone, Copy)]
@@ -50,7 +53,7 @@ pub trait Reader: Send {
         pool: &'a Pool,
         target: &'a Target,
         ask: Ask,
-    ) -> BoxFuture<'a, Vec<String>>;
+    ) -> BoxFuture<'a, Vec<Section>>;
 }
 
 /// One member's change feed: what the cluster announces (Sentinel's events, etcd's watch).
@@ -81,12 +84,20 @@ impl Readings<'_> {
     }
 }
 
-/// Section `i` of a reading, None when it is empty (the service did not answer).
-pub fn section(sections: &[String], i: usize) -> Option<&str> {
-    sections
-        .get(i)
-        .map(String::as_str)
-        .filter(|t| !t.is_empty())
+/// Section `i` of a reading, None when it is empty or failed.
+pub fn section(sections: &[Section], i: usize) -> Option<&str> {
+    match sections.get(i) {
+        Some(Ok(t)) if !t.is_empty() => Some(t),
+        _ => None,
+    }
+}
+
+/// Why section `i` of a reading has nothing: the failure, or "no answer".
+pub fn failure(sections: &[Section], i: usize) -> &str {
+    match sections.get(i) {
+        Some(Err(e)) => e,
+        _ => "no answer",
+    }
 }
 
 /// Runs every member's read at once: a dead member must not hold the others for its

@@ -6,8 +6,8 @@ pub mod reader;
 use super::Watching;
 use crate::inventory::{Cluster, Fleet, Technology};
 use crate::probe::{ClusterStatus, Member, Severity, Warning};
-use crate::watch::Readings;
 use crate::watch::shell::Shell;
+use crate::watch::{Readings, section};
 use std::collections::BTreeMap;
 
 pub const WATCHING: Watching = Watching {
@@ -97,10 +97,10 @@ fn status(r: Readings<'_>) -> Result<ClusterStatus, String> {
         };
         match reading {
             Ok(s) => {
-                let parsed = s.first().map(|t| parse(t));
+                let parsed = section(s, 0).map(parse);
                 let up = matches!(parsed, Some(Ok(_)));
                 if let Some(v) = &vip
-                    && s.get(1).is_some_and(|a| holds(a, v))
+                    && section(s, 1).is_some_and(|a| holds(a, v))
                 {
                     holders.push(h.clone());
                 }

@@ -4,7 +4,7 @@
 
 use crate::ssh::{Pool, Target};
 use crate::watch::shell::Shell;
-use crate::watch::{ASK, Ask, Reader};
+use crate::watch::{ASK, Ask, Reader, Section};
 use futures_util::future::BoxFuture;
 
 pub const SOCKET: &str = "/run/haproxy/admin.sock";
@@ -21,11 +21,11 @@ impl Reader for Member {
         pool: &'a Pool,
         target: &'a Target,
         _: Ask,
-    ) -> BoxFuture<'a, Vec<String>> {
+    ) -> BoxFuture<'a, Vec<Section>> {
         Box::pin(async move {
-            let stats = show_stat(pool, target).await.unwrap_or_default();
-            let addresses = self.shell.addresses(ASK * 2).await.unwrap_or_default();
-            vec![stats, addresses.join("\n")]
+            let stats = show_stat(pool, target).await;
+            let addresses = self.shell.addresses(ASK * 2).await;
+            vec![stats, addresses.map(|a| a.join("\n"))]
         })
     }
 }

@@ -14,7 +14,7 @@ use crate::probe::{ClusterStatus, Member};
 use crate::ssh::Pool;
 use crate::ssh::quote::quote;
 use crate::watch::http::Http;
-use crate::watch::{Readings, section};
+use crate::watch::{Readings, failure, section};
 use std::collections::BTreeMap;
 
 pub const EPOCH: &str = "timeline";
@@ -94,7 +94,14 @@ fn status(r: Readings<'_>) -> Result<ClusterStatus, String> {
             Ok(s) => match section(s, 0) {
                 Some(c) => view::status(&r.cluster.name, c, section(s, 1), etcd.as_deref(), &own)
                     .map(|st| with_unlisted(st, r.cluster)),
-                None => Err(format!("{on}: Patroni's REST API did not answer")),
+                None => {
+                    let fix = format!(
+                        "check etcd and Patroni on {on}: `systemctl status etcd patroni`, `curl http://{}:2379/health`",
+                        r.ip_of(on)
+                    );
+                    views.unreadable(on, "its view of the cluster", failure(s, 0), fix);
+                    continue;
+                }
             },
         };
         views.add(view, |_| false);

@@ -5,7 +5,7 @@ use super::dcs;
 use super::view::EtcdHealth;
 use crate::ssh::{Pool, Target};
 use crate::watch::http::Http;
-use crate::watch::{ASK, Ask, Reader};
+use crate::watch::{ASK, Ask, Reader, Section};
 use futures_util::future::BoxFuture;
 
 pub struct Member {
@@ -19,7 +19,7 @@ pub struct Member {
 }
 
 impl Reader for Member {
-    fn read<'a>(&'a mut self, _: &'a Pool, _: &'a Target, ask: Ask) -> BoxFuture<'a, Vec<String>> {
+    fn read<'a>(&'a mut self, _: &'a Pool, _: &'a Target, ask: Ask) -> BoxFuture<'a, Vec<Section>> {
         Box::pin(self.read_now(ask))
     }
 }
@@ -27,10 +27,19 @@ impl Reader for Member {
 impl Member {
     /// Sections: the DCS's `/cluster`, its `/config`, etcd's health (a full probe only), the
     /// member's own `/patroni`.
-    async fn read_now(&mut self, ask: Ask) -> Vec<String> {
-        let (cluster, config) = match self.etcd.get(&dcs::keys_path(&self.scope), ASK).await {
-            Ok(r) if r.status == 200 => dcs::cluster_and_config(&r.text()).unwrap_or_default(),
-            _ => Default::default(),
+    async fn read_now(&mut self, ask: Ask) -> Vec<Section> {
+        let dcs = match self.etcd.get(&dcs::keys_path(&self.scope), ASK).await {
+            Ok(r) if r.status == 200 => dcs::cluster_and_config(&r.text()),
+            Ok(r) => Err(format!(
+                "GET {}: HTTP {}",
+                dcs::keys_path(&self.scope),
+                r.status
+            )),
+            Err(e) => Err(e),
+        };
+        let (cluster, config) = match dcs {
+            Ok((c, k)) => (Ok(c), Ok(k)),
+            Err(e) => (Err(e.clone()), Err(e)),
         };
         // The member's own tags, from Patroni itself: a thread on the host per ask, so only
         // when `own`. `/patroni` answers 503 on a member that is not running: its tags still
@@ -52,7 +61,7 @@ impl Member {
             })])
             .unwrap_or_default()
         };
-        vec![cluster, config, health, self.own_cache.clone()]
+        vec![cluster, config, Ok(health), Ok(self.own_cache.clone())]
     }
 }
 

@@ -4,7 +4,7 @@
 
 use super::QUERY;
 use crate::ssh::{Pool, Target};
-use crate::watch::{ASK, Ask, Reader};
+use crate::watch::{ASK, Ask, Reader, Section};
 use futures_util::future::BoxFuture;
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
@@ -36,15 +36,12 @@ impl Reader for Member {
         pool: &'a Pool,
         target: &'a Target,
         _: Ask,
-    ) -> BoxFuture<'a, Vec<String>> {
+    ) -> BoxFuture<'a, Vec<Section>> {
         Box::pin(async move {
-            let row = match self.row(pool, target).await {
-                Ok(row) => row,
-                Err(e) => {
-                    self.reset();
-                    e
-                }
-            };
+            let row = self.row(pool, target).await;
+            if row.is_err() {
+                self.reset();
+            }
             vec![row]
         })
     }

@@ -15,7 +15,7 @@ use crate::probe::views::Views;
 use crate::ssh::Pool;
 use crate::ssh::quote::quote;
 use crate::watch::resp::Resp;
-use crate::watch::{Readings, section};
+use crate::watch::{Readings, failure, section};
 use promotable::Seen;
 
 pub const EPOCH: &str = "config-epoch";
@@ -101,7 +101,13 @@ fn status(r: Readings<'_>) -> Result<ClusterStatus, String> {
                 },
                 r.hosts,
             ),
-            None => Err(format!("{on}: its Sentinel did not answer")),
+            None => {
+                let fix = format!(
+                    "check the Sentinel on {on}: `systemctl status redis-sentinel`, `redis-cli -p 26379 PING`"
+                );
+                views.unreadable(on, "its Sentinel", failure(s, 0), fix);
+                continue;
+            }
         };
         views.add(view, sentinel::per_sentinel);
     }

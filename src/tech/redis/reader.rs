@@ -3,7 +3,7 @@
 
 use crate::ssh::{Pool, Target};
 use crate::watch::resp::Resp;
-use crate::watch::{ASK, Ask, Reader};
+use crate::watch::{ASK, Ask, Reader, Section};
 use futures_util::future::BoxFuture;
 use std::time::{Duration, Instant};
 
@@ -26,7 +26,7 @@ impl Reader for Member {
         pool: &'a Pool,
         target: &'a Target,
         _: Ask,
-    ) -> BoxFuture<'a, Vec<String>> {
+    ) -> BoxFuture<'a, Vec<Section>> {
         Box::pin(self.read_now(pool, target))
     }
 }
@@ -34,7 +34,7 @@ impl Reader for Member {
 impl Member {
     /// Sections: `SENTINEL MASTER`, `REPLICAS`, `SENTINELS`, `CKQUORUM`, `MYID`, `INFO
     /// sentinel`, then the data node's `INFO replication`.
-    async fn read_now(&mut self, pool: &Pool, target: &Target) -> Vec<String> {
+    async fn read_now(&mut self, pool: &Pool, target: &Target) -> Vec<Section> {
         if self.password_read.is_none() {
             self.password_read = Some(Instant::now());
             let password = read_password(pool, target).await;
@@ -50,33 +50,29 @@ impl Member {
             vec!["SENTINEL", "MYID"],
             vec!["INFO", "sentinel"],
         ];
-        let mut out = Vec::new();
-        let mut errors = Vec::new();
+        let mut out: Vec<Section> = Vec::new();
         for args in &sentinel_cmds {
-            match self.sentinel.text(&command(args), ASK).await {
-                Ok(t) => out.push(t),
-                Err(e) => {
-                    // The Sentinel is not answering: the rest would not either.
-                    errors.push(e);
-                    out.resize(sentinel_cmds.len(), String::new());
-                    break;
-                }
+            let answer = self.sentinel.text(&command(args), ASK).await;
+            let failed = answer.is_err();
+            out.push(answer);
+            if failed {
+                // The Sentinel is not answering: the rest would not either.
+                let e = out.last().cloned().unwrap_or(Ok(String::new()));
+                out.resize(sentinel_cmds.len(), e);
+                break;
             }
         }
-        match self
-            .node
-            .text(&command(&["INFO", "replication"]), ASK)
-            .await
-        {
-            Ok(t) => out.push(t),
-            Err(e) => {
-                errors.push(e);
-                out.push(String::new());
-            }
-        }
+        out.push(
+            self.node
+                .text(&command(&["INFO", "replication"]), ASK)
+                .await,
+        );
         // Refused: the password changed (a reinstall); read it again, once a minute.
-        let refused = |t: &String| t.contains("NOAUTH") || t.contains("WRONGPASS");
-        if (out.iter().any(refused) || errors.iter().any(refused))
+        let refused = |t: &Section| {
+            let (Ok(t) | Err(t)) = t;
+            t.contains("NOAUTH") || t.contains("WRONGPASS")
+        };
+        if out.iter().any(refused)
             && self
                 .password_read
                 .is_some_and(|at| at.elapsed() > Duration::from_secs(60))

@@ -156,8 +156,6 @@ pub struct App {
     pub basics: HashMap<String, crate::probe::host::HostBasics>,
     /// The endpoint checks' last round (shown with the load balancers).
     pub endpoints: Vec<crate::probe::endpoints::EndpointCheck>,
-    /// The diagnostics tab's view state (kbz's own log, per subsystem).
-    pub diagnostics: tui_logger::TuiWidgetState,
     pub requests: Vec<Request>,
     pub filter: Option<Filter>,
     pub prompt: Option<Prompt>,
@@ -234,7 +232,6 @@ impl App {
             clusters: HashMap::new(),
             basics: HashMap::new(),
             endpoints: Vec::new(),
-            diagnostics: tui_logger::TuiWidgetState::new(),
             requests: Vec::new(),
             filter: None,
             prompt: None,

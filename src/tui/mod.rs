@@ -5,6 +5,7 @@
 mod app;
 mod cmdlog;
 mod confirm;
+mod diag;
 mod failpick;
 mod failrun;
 mod failstate;
@@ -80,8 +81,7 @@ fn history_file(paths: &Paths) -> PathBuf {
 pub async fn run(mut app: App, pool: Pool, paths: Paths) -> std::io::Result<()> {
     // The diagnostics tab shows kbz's own log; a second console in one process keeps the
     // first logger.
-    let _ = tui_logger::init_logger(log::LevelFilter::Debug);
-    tui_logger::set_default_level(log::LevelFilter::Info);
+    diag::init(log::LevelFilter::Info);
     let targets: Vec<_> = app.fleet.hosts.iter().map(|h| pool.target(h)).collect();
     let (basics_tx, mut basics_rx) = tokio::sync::mpsc::unbounded_channel();
     let (endpoints_tx, mut endpoints_rx) = tokio::sync::mpsc::unbounded_channel();

@@ -49,19 +49,7 @@ pub fn draw(f: &mut Frame, app: &mut App, area: Rect) {
         },
         Tab::Commands => draw_commands(f, app, block, area),
         Tab::Modules => super::modview::draw(f, app, block, area),
-        Tab::Diagnostics => {
-            let widget = tui_logger::TuiLoggerWidget::default()
-                .block(block)
-                .output_timestamp(Some("%H:%M:%S".into()))
-                .output_file(false)
-                .output_line(false)
-                .style_error(Style::new().fg(app.theme.bad))
-                .style_warn(Style::new().fg(app.theme.warn))
-                .style_info(Style::new().fg(app.theme.text))
-                .style_debug(Style::new().fg(app.theme.muted))
-                .state(&app.diagnostics);
-            f.render_widget(widget, area);
-        }
+        Tab::Diagnostics => super::diag::draw(f, &app.theme, block, area),
     }
 }
 

@@ -56,10 +56,12 @@ CONF
     if [ -n "$pg" ]; then
         cat <<CONF
 
-# Writes: only the Patroni leader answers 200 on /primary.
+# Writes: only the Patroni leader answers 200 on /primary. OPTIONS, not GET: HAProxy ends
+# every check with a RST, which lands while Patroni still writes a GET's body, and Patroni
+# logs a 20-line traceback for each (several a second); OPTIONS gets the status alone.
 listen postgres_primary
     bind *:5432
-    option httpchk GET /primary
+    option httpchk OPTIONS /primary
     http-check expect status 200
     default-server inter 1s fall 2 rise 1 on-marked-down shutdown-sessions
 CONF

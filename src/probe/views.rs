@@ -31,10 +31,10 @@ impl Views {
         }
     }
 
-    /// A member that answered but whose view could not be read (`what` of it, and why): the
-    /// status says so, with `fix`, when the other members give one.
-    pub fn unreadable(&mut self, on: &str, what: &str, reason: &str, fix: String) {
-        let what = format!("{on}: {what} cannot be read: {reason}");
+    /// A member whose view could not be read (`what` says which, and why): the status says
+    /// so, with `fix`, when the other members give one. The member's state stays the
+    /// cluster's word: kbz not reaching it is not the cluster losing it.
+    pub fn unreadable(&mut self, what: String, fix: String) {
         self.errors.push(what.clone());
         self.per_member.push(Warning {
             severity: Severity::Warning,

@@ -99,7 +99,11 @@ fn status(r: Readings<'_>) -> Result<ClusterStatus, String> {
                         "check etcd and Patroni on {on}: `systemctl status etcd patroni`, `curl http://{}:2379/health`",
                         r.ip_of(on)
                     );
-                    views.unreadable(on, "its view of the cluster", failure(s, 0), fix);
+                    let what = format!(
+                        "{on}: its view of the cluster cannot be read: {}",
+                        failure(s, 0)
+                    );
+                    views.unreadable(what, fix);
                     continue;
                 }
             },

@@ -101,11 +101,24 @@ fn status(r: Readings<'_>) -> Result<ClusterStatus, String> {
                 },
                 r.hosts,
             ),
+            None if s.get(6).is_some_and(|n| n.is_err()) => {
+                // Both services silent: the host, most likely (cut off, frozen, overloaded).
+                let what = format!(
+                    "{on} does not answer kbz (its Sentinel and its data node are both silent): {}",
+                    failure(s, 0)
+                );
+                let fix = "check the host: `kbz status --hosts`, its console; the other \
+                           Sentinels mark it down after down-after-milliseconds if it is gone"
+                    .to_string();
+                views.unreadable(what, fix);
+                continue;
+            }
             None => {
+                let what = format!("{on}: its Sentinel cannot be read: {}", failure(s, 0));
                 let fix = format!(
                     "check the Sentinel on {on}: `systemctl status redis-sentinel`, `redis-cli -p 26379 PING`"
                 );
-                views.unreadable(on, "its Sentinel", failure(s, 0), fix);
+                views.unreadable(what, fix);
                 continue;
             }
         };

@@ -356,7 +356,7 @@ PY",
     // HAProxy routing writes to the replicas.
     on(
         "haproxy-01",
-        "sed -i 's|GET /primary|GET /replica|' /etc/haproxy/haproxy.cfg && systemctl reload haproxy",
+        "sed -i 's|OPTIONS /primary|OPTIONS /replica|' /etc/haproxy/haproxy.cfg && grep -q 'OPTIONS /replica' /etc/haproxy/haproxy.cfg && systemctl reload haproxy",
     );
     let (text, _) = doctor_says(
         "haproxy",

@@ -29,8 +29,7 @@ pub fn spawn(
                 let creds = Secrets::load(&state, &fleet.env)
                     .map(|s| Credentials::from_secrets(&s.values))
                     .unwrap_or(Credentials {
-                        pg_password: None,
-                        redis_password: None,
+                        values: Default::default(),
                     });
                 let checks = check_all(&pool, &fleet, via, &endpoints, &creds).await;
                 if tx.send(checks).is_err() {

@@ -6,7 +6,7 @@ use super::fault::{self, FaultKind};
 use super::ledger::{self, Entry, Ledger};
 use super::measure::{Measures, Sample, measure};
 use super::rejoin;
-use super::workload::{self, Clock, Op, Writer};
+use super::workload::{self, Clock, Op};
 use crate::engine::prober::{self, ProbeEvent};
 use crate::inventory::{Fleet, FleetConfig};
 use crate::modules::secrets::Secrets;
@@ -14,7 +14,7 @@ use crate::paths::Paths;
 use crate::probe::endpoints::{endpoints_of, via_host};
 use crate::probe::{ClusterStatus, Severity, Warning};
 use crate::ssh::Pool;
-use crate::tech::{Rejoin, Workload};
+use crate::tech::Rejoin;
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -251,39 +251,22 @@ async fn body(
     let via = via_host(fleet, None)?;
     let secrets = Secrets::load(&ctx.paths.state, &fleet.env)?;
     let tech = crate::tech::of(cluster.technology);
-    let mut writer = match tech.workload {
-        Some(Workload::Redis) => Writer::redis(
-            &ctx.pool,
-            fleet,
-            via,
-            &cluster.hosts,
-            &cluster.name,
-            secrets.values.get("redis_password").cloned(),
-            &report.run,
-        ),
-        Some(Workload::Postgres) => {
-            let eps = endpoints_of(fleet, &ctx.paths.state)?;
-            let address = eps
-                .iter()
-                .find(|(n, _)| n.contains("postgres"))
-                .map(|(_, a)| a.clone())
-                .ok_or("no PostgreSQL endpoint: install the load-balancer module (kbz install --module 8)")?;
-            Writer::postgres(
-                &ctx.pool,
-                fleet,
-                via,
-                &address,
-                secrets.values.get("pg_superuser_password").cloned(),
-                &report.run,
-            )?
-        }
-        None => {
-            return Err(format!(
-                "no failover workload for {} yet",
-                cluster.technology.label()
-            ));
-        }
-    };
+    let workload = tech.workload.ok_or_else(|| {
+        format!(
+            "no failover workload for {} yet",
+            cluster.technology.label()
+        )
+    })?;
+    let endpoints = endpoints_of(fleet, &ctx.paths.state)?;
+    let mut writer = (workload.start)(&workload::Start {
+        pool: &ctx.pool,
+        fleet,
+        via,
+        cluster,
+        secrets: &secrets.values,
+        endpoints: &endpoints,
+        run: &report.run,
+    })?;
     writer.setup().await?;
 
     // The state poller: the console's prober, on this cluster alone.
@@ -309,10 +292,7 @@ async fn body(
     live.say(format!(
         "workload started: a write every {} ms through {}",
         WRITE_EVERY.as_millis(),
-        match tech.workload {
-            Some(Workload::Redis) => "the Sentinel-discovered master",
-            _ => "the load balancers' address",
-        }
+        workload.through
     ));
 
     let ledger = Ledger::new(&ctx.paths.state, &fleet.env);

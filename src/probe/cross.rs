@@ -31,7 +31,7 @@ pub fn cross_check(statuses: &mut [ClusterStatus]) {
                         wrong.iter().map(|w| w.as_str()).collect::<Vec<_>>().join(", ")
                     ),
                     why: "writes land on a replica (refused) or on a second primary (split brain)".into(),
-                    fix: format!("check {backend}'s health check in /etc/haproxy/haproxy.cfg (Patroni GET /primary, Redis role:master) and that it can reach the members"),
+                    fix: format!("check {backend}'s health check in /etc/haproxy/haproxy.cfg (Patroni OPTIONS /primary, Redis role:master) and that it can reach the members"),
                 });
             }
         }

@@ -60,17 +60,16 @@ pub fn via_host<'a>(fleet: &'a Fleet, asked: Option<&str>) -> Result<&'a Host, S
         .ok_or_else(|| "the inventory has no hosts".to_string())
 }
 
-/// Credentials a check needs, from the ENV's secrets (names as the modules' manifests give).
+/// The ENV's secrets (names as the modules' manifests give), for the checks that
+/// authenticate: each technology's registry line names the one it needs.
 pub struct Credentials {
-    pub pg_password: Option<String>,
-    pub redis_password: Option<String>,
+    pub values: BTreeMap<String, String>,
 }
 
 impl Credentials {
     pub fn from_secrets(values: &BTreeMap<String, String>) -> Credentials {
         Credentials {
-            pg_password: values.get("pg_superuser_password").cloned(),
-            redis_password: values.get("redis_password").cloned(),
+            values: values.clone(),
         }
     }
 }
@@ -117,15 +116,18 @@ pub async fn check(
         // `ip:port/path`: HTTP endpoints may name the page to ask for.
         let (address, path) = address.split_once('/').unwrap_or((address, ""));
         let tunnel = open(pool, via, address).await?;
-        match proto {
-            "postgres" => postgres(&tunnel, creds.pg_password.as_deref(), hosts).await,
-            "redis" => redis_check(&tunnel, creds.redis_password.as_deref(), hosts).await,
+        let technology = crate::tech::serving(name);
+        match technology.and_then(|t| Some((t.endpoint?, t.secret))) {
+            Some((check, secret)) => {
+                let secret = secret.and_then(|k| creds.values.get(k)).map(String::as_str);
+                check(&tunnel, secret, hosts).await
+            }
             // The first request also pays for opening the tunnel's channel; time the second.
-            "http" => match http(&tunnel, path).await {
+            None if proto == "http" => match http(&tunnel, path).await {
                 Ok(_) => http(&tunnel, path).await,
                 Err(e) => Err(e),
             },
-            _ => tcp(&tunnel).await,
+            None => tcp(&tunnel).await,
         }
     })
     .await
@@ -150,159 +152,6 @@ pub async fn open(pool: &Pool, via: &Host, address: &str) -> Result<Tunnel, Stri
     pool.tunnel(&pool.target(via), ip, port)
         .await
         .map_err(|s| s.explain(&via.hostname))
-}
-
-/// A PostgreSQL session through `tunnel`, as the superuser the modules set up.
-pub async fn pg_connect(
-    tunnel: &Tunnel,
-    password: Option<&str>,
-) -> Result<tokio_postgres::Client, String> {
-    let mut config = tokio_postgres::Config::new();
-    config
-        .host(tunnel.local.ip().to_string())
-        .port(tunnel.local.port())
-        .user("postgres")
-        .dbname("postgres")
-        .application_name("kbz")
-        .connect_timeout(TIMEOUT);
-    if let Some(p) = password {
-        config.password(p);
-    }
-    let (client, connection) = config
-        .connect(tokio_postgres::NoTls)
-        .await
-        .map_err(|e| pg_error(&e))?;
-    tokio::spawn(connection);
-    Ok(client)
-}
-
-/// tokio-postgres' Display leaves out the server's message ("db error"); this keeps it.
-pub fn pg_error(e: &tokio_postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => format!("{}: {}", db.severity(), db.message()),
-        None => {
-            let mut text = e.to_string();
-            let mut source = std::error::Error::source(e);
-            while let Some(s) = source {
-                text.push_str(&format!(": {s}"));
-                source = s.source();
-            }
-            text
-        }
-    }
-}
-
-async fn postgres(
-    tunnel: &Tunnel,
-    password: Option<&str>,
-    hosts: &[(String, String)],
-) -> Result<(Duration, String), String> {
-    let client = pg_connect(tunnel, password).await?;
-    let mut rtts = Vec::new();
-    for _ in 0..3 {
-        let started = Instant::now();
-        client
-            .simple_query("SELECT 1")
-            .await
-            .map_err(|e| pg_error(&e))?;
-        rtts.push(started.elapsed());
-    }
-    let rtt = median(rtts);
-    let row = client
-        .query_one("SELECT pg_is_in_recovery(), host(inet_server_addr())", &[])
-        .await
-        .map_err(|e| pg_error(&e))?;
-    let standby: bool = row.try_get(0).map_err(|e| pg_error(&e))?;
-    let server: Option<String> = row.try_get(1).map_err(|e| pg_error(&e))?;
-    let on = server.map_or_else(|| "?".into(), |s| super::host_name(&s, hosts));
-    if standby {
-        return Err(format!(
-            "reaches {on}, a standby (read-only): writes would fail"
-        ));
-    }
-    Ok((rtt, format!("primary on {on}")))
-}
-
-/// The middle of three round trips: the first on a new connection can wait behind the
-/// client's own setup commands.
-fn median(mut rtts: Vec<Duration>) -> Duration {
-    rtts.sort();
-    rtts.get(rtts.len() / 2).copied().unwrap_or_default()
-}
-
-/// A Redis connection through `tunnel`, authenticated when a password is known.
-pub async fn redis_connect(
-    tunnel: &Tunnel,
-    password: Option<&str>,
-) -> Result<redis::aio::MultiplexedConnection, String> {
-    use redis::IntoConnectionInfo;
-    let mut settings = redis::RedisConnectionInfo::default();
-    if let Some(p) = password {
-        settings = settings.set_password(p);
-    }
-    let info = redis::ConnectionAddr::Tcp(tunnel.local.ip().to_string(), tunnel.local.port())
-        .into_connection_info()
-        .map_err(|e| e.to_string())?
-        .set_redis_settings(settings);
-    let client = redis::Client::open(info).map_err(|e| e.to_string())?;
-    client
-        .get_multiplexed_async_connection()
-        .await
-        .map_err(|e| e.to_string())
-}
-
-/// The server-side address of this connection (`CLIENT INFO`'s `laddr`): which node answered,
-/// even behind a load balancer.
-pub async fn redis_served_by(
-    conn: &mut redis::aio::MultiplexedConnection,
-    hosts: &[(String, String)],
-) -> Option<String> {
-    let info: String = redis::cmd("CLIENT")
-        .arg("INFO")
-        .query_async(conn)
-        .await
-        .ok()?;
-    let laddr = info
-        .split_whitespace()
-        .find_map(|kv| kv.strip_prefix("laddr="))?;
-    Some(super::host_name(laddr, hosts))
-}
-
-async fn redis_check(
-    tunnel: &Tunnel,
-    password: Option<&str>,
-    hosts: &[(String, String)],
-) -> Result<(Duration, String), String> {
-    let mut conn = redis_connect(tunnel, password).await?;
-    let mut rtts = Vec::new();
-    for _ in 0..3 {
-        let started = Instant::now();
-        let pong: String = redis::cmd("PING")
-            .query_async(&mut conn)
-            .await
-            .map_err(|e| e.to_string())?;
-        rtts.push(started.elapsed());
-        if pong != "PONG" {
-            return Err(format!("PING answered {pong:?}"));
-        }
-    }
-    let rtt = median(rtts);
-    let role: Vec<redis::Value> = redis::cmd("ROLE")
-        .query_async(&mut conn)
-        .await
-        .map_err(|e| e.to_string())?;
-    let role = match role.first() {
-        Some(redis::Value::BulkString(b)) => String::from_utf8_lossy(b).into_owned(),
-        Some(redis::Value::SimpleString(s)) => s.clone(),
-        _ => "?".into(),
-    };
-    let on = redis_served_by(&mut conn, hosts)
-        .await
-        .unwrap_or_else(|| "?".into());
-    if role != "master" {
-        return Err(format!("reaches {on}, a {role}: writes would fail"));
-    }
-    Ok((rtt, format!("master on {on}")))
 }
 
 /// An HTTP `HEAD /path`: the status line (5xx fails), and its round trip.

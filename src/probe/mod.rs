@@ -13,6 +13,7 @@ pub use cross::cross_check;
 
 use crate::inventory::Technology;
 use serde::Serialize;
+use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Member {
@@ -114,6 +115,13 @@ impl ClusterStatus {
     pub fn worst(&self) -> Option<Severity> {
         self.warnings.iter().map(|w| w.severity).max()
     }
+}
+
+/// The middle of three round trips: the first on a new connection can wait behind the
+/// client's own setup commands.
+pub fn median(mut rtts: Vec<Duration>) -> Duration {
+    rtts.sort();
+    rtts.get(rtts.len() / 2).copied().unwrap_or_default()
 }
 
 /// Maps a service-reported address (`10.0.0.5`, `10.0.0.5:6379`) to the inventory's host

@@ -14,10 +14,13 @@ pub mod postgres;
 mod props;
 pub mod redis;
 
+use crate::failover::workload::{Start, Writer};
 use crate::inventory::{Cluster, Fleet, Host, Technology};
 use crate::probe::ClusterStatus;
-use crate::ssh::Pool;
+use crate::ssh::{Pool, Tunnel};
 use crate::watch::{Feed, Reader, Readings};
+use futures_util::future::BoxFuture;
+use std::time::Duration;
 
 /// How a technology's clusters are watched.
 #[derive(Clone, Copy)]
@@ -44,14 +47,21 @@ pub struct Feeds {
     pub command: fn(&Cluster) -> String,
 }
 
-/// A failover test's client workload, by the protocol it writes in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Workload {
-    /// Through the Sentinel-discovered master.
-    Redis,
-    /// Through the load balancers' primary endpoint.
-    Postgres,
+/// A failover test's client workload.
+#[derive(Clone, Copy)]
+pub struct Workload {
+    /// The path its writes take to the leader, for the run's log.
+    pub through: &'static str,
+    pub start: fn(&Start) -> Result<Box<dyn Writer>, String>,
 }
+
+/// An endpoint's check in its technology's protocol: through the tunnel, authenticated with
+/// the technology's secret when there is one; its round trip and what answered.
+pub type EndpointCheck = for<'a> fn(
+    &'a Tunnel,
+    Option<&'a str>,
+    &'a [(String, String)],
+) -> BoxFuture<'a, Result<(Duration, String), String>>;
 
 /// When an old leader, healed, counts as a follower again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +90,10 @@ pub struct Tech {
     pub names: &'static [&'static str],
     /// The protocol its endpoints are checked in (see probe::endpoints).
     pub protocol: Option<&'static str>,
+    /// Its endpoint check, where it has its own (else by protocol: HTTP, TCP).
+    pub endpoint: Option<EndpointCheck>,
+    /// The secret (its name in the modules' manifests) its clients authenticate with.
+    pub secret: Option<&'static str>,
     pub rejoin: Rejoin,
 }
 
@@ -92,6 +106,8 @@ const fn tech(id: Technology) -> Tech {
         workload: None,
         names: &[],
         protocol: None,
+        endpoint: None,
+        secret: None,
         rejoin: Rejoin::Named,
     }
 }
@@ -102,9 +118,14 @@ pub const REGISTRY: [Tech; 9] = [
         watch: Some(patroni::WATCHING),
         epoch: patroni::EPOCH,
         unit: Some("patroni"),
-        workload: Some(Workload::Postgres),
+        workload: Some(Workload {
+            through: "the load balancers' address",
+            start: postgres::workload::start,
+        }),
         names: &["postgres", "pg"],
         protocol: Some("postgres"),
+        endpoint: Some(postgres::client::check),
+        secret: Some("pg_superuser_password"),
         rejoin: Rejoin::Streams,
         ..tech(Technology::Patroni)
     },
@@ -114,15 +135,22 @@ pub const REGISTRY: [Tech; 9] = [
         unit: Some("postgresql"),
         names: &["postgres", "pg"],
         protocol: Some("postgres"),
+        endpoint: Some(postgres::client::check),
+        secret: Some("pg_superuser_password"),
         ..tech(Technology::Postgres)
     },
     Tech {
         watch: Some(redis::WATCHING),
         epoch: redis::EPOCH,
         unit: Some("redis-server"),
-        workload: Some(Workload::Redis),
+        workload: Some(Workload {
+            through: "the Sentinel-discovered master",
+            start: redis::workload::start,
+        }),
         names: &["redis"],
         protocol: Some("redis"),
+        endpoint: Some(redis::client::check),
+        secret: Some("redis_password"),
         ..tech(Technology::Redis)
     },
     tech(Technology::Rabbitmq),
@@ -150,14 +178,18 @@ pub fn of(t: Technology) -> &'static Tech {
     &REGISTRY[t as usize]
 }
 
-/// The protocol an endpoint named `name` is checked in: its technology's, else plain TCP.
-pub fn protocol(name: &str) -> &'static str {
+/// The technology an endpoint named `name` serves (`postgres-primary`, `redis-master`,
+/// `haproxy-stats`): the first whose words are in the name.
+pub fn serving(name: &str) -> Option<&'static Tech> {
     let name = name.to_ascii_lowercase();
     REGISTRY
         .iter()
         .find(|t| t.names.iter().any(|n| name.contains(n)))
-        .and_then(|t| t.protocol)
-        .unwrap_or("tcp")
+}
+
+/// The protocol an endpoint named `name` is checked in: its technology's, else plain TCP.
+pub fn protocol(name: &str) -> &'static str {
+    serving(name).and_then(|t| t.protocol).unwrap_or("tcp")
 }
 
 /// "Patroni, PostgreSQL, Redis Sentinel": the labels of the technologies `pick` selects.

@@ -4,7 +4,9 @@
 //! path through psql as the postgres user on its own socket). The primary leads; two
 //! primaries are a split brain.
 
+pub mod client;
 pub mod reader;
+pub mod workload;
 
 use super::Watching;
 use crate::inventory::Technology;

@@ -64,7 +64,7 @@ impl Member {
         let messages = tokio::time::timeout(ASK, client.simple_query(QUERY))
             .await
             .map_err(|_| "PostgreSQL: no answer within 1 s".to_string())?
-            .map_err(|e| format!("PostgreSQL: {}", crate::probe::endpoints::pg_error(&e)))?;
+            .map_err(|e| format!("PostgreSQL: {}", super::client::pg_error(&e)))?;
         let row = messages
             .iter()
             .find_map(|m| match m {
@@ -100,7 +100,7 @@ impl Member {
             tokio::time::timeout(ASK * 2, config.connect_raw(stream, tokio_postgres::NoTls))
                 .await
                 .map_err(|_| "PostgreSQL: no answer within 2 s".to_string())?
-                .map_err(|e| format!("PostgreSQL: {}", crate::probe::endpoints::pg_error(&e)))?;
+                .map_err(|e| format!("PostgreSQL: {}", super::client::pg_error(&e)))?;
         self.driver = Some(tokio::spawn(async move {
             let _ = connection.await;
         }));

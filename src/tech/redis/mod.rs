@@ -3,10 +3,12 @@
 //! cluster; `promotable` decides from every source whether a replica can be promoted; `feed`
 //! follows Sentinel's events.
 
+pub mod client;
 pub mod feed;
 pub mod promotable;
 pub mod reader;
 pub mod sentinel;
+pub mod workload;
 
 use super::{Feeds, Watching};
 use crate::inventory::{Cluster, Fleet, Host};

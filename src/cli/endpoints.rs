@@ -3,9 +3,9 @@
 
 use super::Global;
 use super::remote::{self, Painter};
+use crate::engine::endpoints::{Credentials, check_all, endpoints_of, via_host};
 use crate::modules::secrets::Secrets;
 use crate::paths::Paths;
-use crate::probe::endpoints::{Credentials, check_all, endpoints_of, via_host};
 use color_eyre::eyre::{Result, eyre};
 use std::process::ExitCode;
 

@@ -3,9 +3,11 @@
 
 use super::Global;
 use super::remote::{self, Painter};
+use crate::engine::cross::cross_check;
+use crate::engine::probe::probe;
 use crate::inventory::{Fleet, FleetConfig};
 use crate::probe::host::HostBasics;
-use crate::probe::{ClusterStatus, Severity, cross_check, run::probe};
+use crate::probe::{ClusterStatus, Severity};
 use crate::ssh::Pool;
 use color_eyre::eyre::{Result, eyre};
 use futures_util::future::join_all;

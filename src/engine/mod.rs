@@ -2,7 +2,9 @@
 //! background tasks. No terminal code here.
 
 pub mod basics;
+pub mod cross;
 pub mod endpoints;
 pub mod logs;
 pub mod monitor;
+pub mod probe;
 pub mod prober;

@@ -3,9 +3,9 @@
 //! `+switch-master`, `+sdown`...; etcd's watch on Patroni's leader key), so a new leader shows
 //! within a probe's time of the cluster electing it, not an interval later.
 
+use crate::engine::probe::Watch;
 use crate::inventory::{Fleet, FleetConfig, Technology};
 use crate::probe::ClusterStatus;
-use crate::probe::run::Watch;
 use crate::ssh::{ExecEvent, ExecSpec, Pool};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -49,7 +49,7 @@ pub fn spawn(
         let feeds = crate::tech::of(cluster.technology)
             .watch
             .and_then(|w| w.feed);
-        let wrapped = crate::probe::run::wrap_of(&config, cluster).is_some();
+        let wrapped = crate::engine::probe::wrap_of(&config, cluster).is_some();
         // Every member's feed: the first to announce a change wins (the Sentinel next to a
         // dead master is the last to hear of the new one).
         for h in cluster.hosts.iter().filter_map(|h| fleet.host(h)) {
@@ -60,7 +60,7 @@ pub fn spawn(
                     pool.clone(),
                     fleet.clone(),
                     vec![h.hostname.clone()],
-                    crate::probe::run::wrapped(&config, cluster, h, &command),
+                    crate::engine::probe::wrapped(&config, cluster, h, &command),
                     kick_tx.clone(),
                 ))
             } else {

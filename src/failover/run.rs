@@ -7,11 +7,11 @@ use super::ledger::{self, Entry, Ledger};
 use super::measure::{Measures, Sample, measure};
 use super::rejoin;
 use super::workload::{self, Clock, Op};
+use crate::engine::endpoints::{endpoints_of, via_host};
 use crate::engine::prober::{self, ProbeEvent};
 use crate::inventory::{Fleet, FleetConfig};
 use crate::modules::secrets::Secrets;
 use crate::paths::Paths;
-use crate::probe::endpoints::{endpoints_of, via_host};
 use crate::probe::{ClusterStatus, Severity, Warning};
 use crate::ssh::Pool;
 use crate::tech::Rejoin;
@@ -210,7 +210,7 @@ async fn body(
         .find(|c| c.name == spec.cluster)
         .ok_or_else(|| format!("no cluster {:?}", spec.cluster))?;
     report.technology = cluster.technology.id().to_string();
-    let before = crate::probe::run::probe(&ctx.pool, fleet, cluster, &ctx.config, false).await?;
+    let before = crate::engine::probe::probe(&ctx.pool, fleet, cluster, &ctx.config, false).await?;
     live.say(format!("before: {}", before.summary()));
     report.preflight = before
         .warnings
@@ -258,7 +258,7 @@ async fn body(
         )
     })?;
     let endpoints = endpoints_of(fleet, &ctx.paths.state)?;
-    let mut writer = (workload.start)(&workload::Start {
+    let mut writer = (workload.start)(&crate::tech::workload::Start {
         pool: &ctx.pool,
         fleet,
         via,
@@ -459,7 +459,7 @@ async fn body(
         );
         report.completed = outcome.is_ok();
     }
-    report.after = crate::probe::run::probe(&ctx.pool, fleet, cluster, &ctx.config, false)
+    report.after = crate::engine::probe::probe(&ctx.pool, fleet, cluster, &ctx.config, false)
         .await
         .ok();
     if let Some(a) = &report.after {

@@ -4,27 +4,11 @@
 //! Sentinel-discovered master for Redis (re-resolved after any error, as Sentinel clients do),
 //! the load balancers' address for PostgreSQL; over SSH tunnels with real client libraries.
 
-use crate::inventory::{Cluster, Fleet, Host};
-use crate::ssh::{Pool, Tunnel};
-use futures_util::future::BoxFuture;
+pub use crate::tech::workload::Outcome;
+use crate::tech::workload::Writer;
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
-
-/// An operation gives up after this long: its outcome is then unknown.
-pub const OP_TIMEOUT: Duration = Duration::from_secs(1);
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Outcome {
-    /// Acknowledged: it must be there after the test.
-    Ok,
-    /// Refused before or by the server: it must not be there.
-    Fail,
-    /// Timed out or the connection dropped after sending: it may or may not be there.
-    Unknown,
-}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Op {
@@ -44,75 +28,6 @@ pub struct Clock(pub Instant);
 impl Clock {
     pub fn ms(&self) -> f64 {
         self.0.elapsed().as_secs_f64() * 1000.0
-    }
-}
-
-/// One write's outcome, the node that served it, and the error.
-pub type Written = (Outcome, Option<String>, Option<String>);
-
-/// A technology's failover workload: its writes, through the path its clients take.
-pub trait Writer: Send {
-    /// Prepares what the writes need (a table).
-    fn setup(&mut self) -> BoxFuture<'_, Result<(), String>>;
-    /// Writes `id`.
-    fn write(&mut self, id: u64) -> BoxFuture<'_, Written>;
-    /// Every id present now, read from the current leader, and which node that was.
-    fn read_back(&mut self) -> BoxFuture<'_, Result<(String, BTreeSet<u64>), String>>;
-}
-
-/// What a technology's workload starts from.
-pub struct Start<'a> {
-    pub pool: &'a Pool,
-    pub fleet: &'a Fleet,
-    /// The host the client's tunnels go through.
-    pub via: &'a Host,
-    pub cluster: &'a Cluster,
-    /// The ENV's secrets, by name.
-    pub secrets: &'a BTreeMap<String, String>,
-    /// The fleet's endpoints (the load balancers' addresses), by name.
-    pub endpoints: &'a BTreeMap<String, String>,
-    /// The run's id (keys and rows are the run's own).
-    pub run: &'a str,
-}
-
-/// Every host's name and private address, for naming the node that served a write.
-pub fn hosts_of(fleet: &Fleet) -> Vec<(String, String)> {
-    fleet
-        .hosts
-        .iter()
-        .map(|h| (h.hostname.clone(), h.ip_private.to_string()))
-        .collect()
-}
-
-/// Tunnels from the via host, one per remote address, made on first use.
-pub struct Tunnels {
-    pool: Pool,
-    via: Host,
-    open: HashMap<(String, u16), Tunnel>,
-}
-
-impl Tunnels {
-    pub fn new(pool: &Pool, via: &Host) -> Tunnels {
-        Tunnels {
-            pool: pool.clone(),
-            via: via.clone(),
-            open: HashMap::new(),
-        }
-    }
-
-    pub async fn to(&mut self, ip: &str, port: u16) -> Result<&Tunnel, String> {
-        let key = (ip.to_string(), port);
-        if !self.open.contains_key(&key) {
-            let t = self
-                .pool
-                .tunnel(&self.pool.target(&self.via), ip, port)
-                .await
-                .map_err(|s| s.explain(&self.via.hostname))?;
-            self.open.insert(key.clone(), t);
-        }
-        self.open
-            .get(&key)
-            .ok_or_else(|| "tunnel vanished".to_string())
     }
 }
 

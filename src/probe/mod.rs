@@ -3,13 +3,8 @@
 //! survives; and warnings that say what is wrong, why, and the fix. One model for every
 //! technology; each technology's parsers are in its folder under `src/tech/`.
 
-pub mod cross;
-pub mod endpoints;
 pub mod host;
-pub mod run;
 pub mod views;
-
-pub use cross::cross_check;
 
 use crate::inventory::Technology;
 use serde::Serialize;

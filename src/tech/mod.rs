@@ -13,14 +13,15 @@ pub mod postgres;
 #[cfg(test)]
 mod props;
 pub mod redis;
+pub mod workload;
 
-use crate::failover::workload::{Start, Writer};
 use crate::inventory::{Cluster, Fleet, Host, Technology};
 use crate::probe::ClusterStatus;
 use crate::ssh::{Pool, Tunnel};
 use crate::watch::{Feed, Reader, Readings};
 use futures_util::future::BoxFuture;
 use std::time::Duration;
+use workload::{Start, Writer};
 
 /// How a technology's clusters are watched.
 #[derive(Clone, Copy)]
@@ -88,7 +89,7 @@ pub struct Tech {
     /// Words in a load balancer's backend or endpoint name that mean this technology's
     /// leader is behind it (`postgres_primary`, `redis-master`).
     pub names: &'static [&'static str],
-    /// The protocol its endpoints are checked in (see probe::endpoints).
+    /// The protocol its endpoints are checked in (see engine::endpoints).
     pub protocol: Option<&'static str>,
     /// Its endpoint check, where it has its own (else by protocol: HTTP, TCP).
     pub endpoint: Option<EndpointCheck>,

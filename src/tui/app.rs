@@ -155,7 +155,7 @@ pub struct App {
     /// Each host's last load / memory / disk / failed units / clock.
     pub basics: HashMap<String, crate::probe::host::HostBasics>,
     /// The endpoint checks' last round (shown with the load balancers).
-    pub endpoints: Vec<crate::probe::endpoints::EndpointCheck>,
+    pub endpoints: Vec<crate::engine::endpoints::EndpointCheck>,
     pub requests: Vec<Request>,
     pub filter: Option<Filter>,
     pub prompt: Option<Prompt>,
@@ -367,7 +367,7 @@ impl App {
         }
     }
 
-    pub fn on_endpoints(&mut self, checks: Vec<crate::probe::endpoints::EndpointCheck>) {
+    pub fn on_endpoints(&mut self, checks: Vec<crate::engine::endpoints::EndpointCheck>) {
         for c in &checks {
             let was = self
                 .endpoints

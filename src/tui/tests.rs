@@ -520,10 +520,10 @@ fn live_roles_quorum_and_warnings_from_the_probes() {
         pushed: false,
     });
     let check = |name: &str, ok: bool, rtt: Option<f64>, detail: &str| {
-        crate::probe::endpoints::EndpointCheck {
+        crate::engine::endpoints::EndpointCheck {
             name: name.into(),
             address: "10.0.0.10:5432".into(),
-            protocol: crate::probe::endpoints::protocol(name),
+            protocol: crate::engine::endpoints::protocol(name),
             ok,
             rtt_ms: rtt,
             detail: detail.into(),

@@ -23,7 +23,7 @@ use tokio::sync::mpsc;
 pub const ASK: Duration = Duration::from_secs(1);
 
 /// Between two sections of a CLI script: each section's output, then `::kbz-section` on a
-/// line of its own (see `probe::run`).
+/// line of its own (see `engine::probe`).
 pub const SEPARATOR: &str = "; echo; echo ::kbz-section; ";
 
 /// One section of a reading: what the service said, or why it could not be asked.

@@ -3,8 +3,8 @@
 //! after any error; the read back is the run's rows, from the primary then.
 
 use super::client::{pg_connect, pg_error};
-use crate::failover::workload::{OP_TIMEOUT, Outcome, Start, Tunnels, Writer, Written, hosts_of};
 use crate::probe::host_name;
+use crate::tech::workload::{OP_TIMEOUT, Outcome, Start, Tunnels, Writer, Written, hosts_of};
 use futures_util::future::BoxFuture;
 use std::collections::BTreeSet;
 

@@ -3,8 +3,8 @@
 //! back is the list, from the master then.
 
 use super::client::redis_connect;
-use crate::failover::workload::{OP_TIMEOUT, Outcome, Start, Tunnels, Writer, Written, hosts_of};
 use crate::probe::host_name;
+use crate::tech::workload::{OP_TIMEOUT, Outcome, Start, Tunnels, Writer, Written, hosts_of};
 use futures_util::future::BoxFuture;
 use std::collections::BTreeSet;
 

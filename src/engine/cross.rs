@@ -1,7 +1,7 @@
 //! Checks that need two clusters' statuses.
 
-use super::{ClusterStatus, Severity, Warning};
 use crate::inventory::Technology;
+use crate::probe::{ClusterStatus, Severity, Warning};
 
 /// Warnings that need two clusters: a load balancer sending writes somewhere else than the
 /// leader its health checks should have found.

@@ -3,8 +3,8 @@
 //! kbz.toml wraps the cluster's probes; the readings made one status by the technology's own
 //! `status` (its `Watching` in the registry).
 
-use super::ClusterStatus;
 use crate::inventory::{Cluster, Fleet, FleetConfig, Host};
+use crate::probe::ClusterStatus;
 use crate::ssh::quote::quote;
 use crate::ssh::{Pool, Target};
 use crate::tech::Watching;

@@ -84,6 +84,23 @@ impl Readings<'_> {
     }
 }
 
+/// A secret the modules left on the host (a root-only file under `/etc/kbz/secrets/`): one
+/// small read when a connection is made, not per probe, never logged. None when the file is
+/// not there (the service then needs none, or says why it refuses).
+pub async fn secret(pool: &Pool, target: &Target, path: &str) -> Option<String> {
+    let text = pool
+        .probe_stdout(
+            target,
+            format!("cat {} 2>/dev/null", crate::ssh::quote::quote(path)),
+            ASK * 5,
+            "reading a secret",
+        )
+        .await
+        .ok()?;
+    let p = text.trim();
+    (!p.is_empty()).then(|| p.to_string())
+}
+
 /// Section `i` of a reading, None when it is empty or failed.
 pub fn section(sections: &[Section], i: usize) -> Option<&str> {
     match sections.get(i) {

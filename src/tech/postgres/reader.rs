@@ -85,7 +85,7 @@ impl Member {
             .is_none_or(|at| at.elapsed() > Duration::from_secs(60))
         {
             self.password_read = Some(Instant::now());
-            self.password = read_password(pool, target).await;
+            self.password = crate::watch::secret(pool, target, PASSWORD_FILE).await;
         }
         let stream = pool.open_tcp(target, "127.0.0.1", 5432).await?;
         let mut config = tokio_postgres::Config::new();
@@ -107,18 +107,4 @@ impl Member {
         self.client = Some(client);
         Ok(())
     }
-}
-
-async fn read_password(pool: &Pool, target: &Target) -> Option<String> {
-    let text = pool
-        .probe_stdout(
-            target,
-            format!("cat {PASSWORD_FILE} 2>/dev/null"),
-            ASK * 5,
-            "reading the PostgreSQL password",
-        )
-        .await
-        .ok()?;
-    let p = text.trim();
-    (!p.is_empty()).then(|| p.to_string())
 }

@@ -91,18 +91,7 @@ fn command(args: &[&str]) -> redis::Cmd {
     c
 }
 
-/// The Redis password from the host (one small read when a connection is made, not per
-/// probe). None when the file is not there: the servers then need none.
+/// The Redis password from the host (see `watch::secret`).
 pub async fn read_password(pool: &Pool, target: &Target) -> Option<String> {
-    let text = pool
-        .probe_stdout(
-            target,
-            format!("cat {PASSWORD_FILE} 2>/dev/null"),
-            ASK * 5,
-            "reading the Redis password",
-        )
-        .await
-        .ok()?;
-    let p = text.trim();
-    (!p.is_empty()).then(|| p.to_string())
+    crate::watch::secret(pool, target, PASSWORD_FILE).await
 }

@@ -68,6 +68,8 @@ pub struct Watch<'a> {
     cluster: &'a Cluster,
     config: &'a FleetConfig,
     watching: Watching,
+    /// Every host of the fleet by name and private address (see `Readings::hosts`).
+    hosts: Vec<(String, String)>,
     /// The native readers, or None for the CLI path (below).
     native: Option<Members>,
 }
@@ -105,23 +107,23 @@ impl<'a> Watch<'a> {
             own_every,
             own_at: None,
         });
+        let hosts = fleet
+            .hosts
+            .iter()
+            .map(|h| (h.hostname.clone(), h.ip_private.to_string()))
+            .collect();
         Ok(Watch {
             pool,
             fleet,
             cluster,
             config,
             watching,
+            hosts,
             native,
         })
     }
 
     pub async fn probe(&mut self, quick: bool) -> Result<ClusterStatus, String> {
-        let hosts: Vec<(String, String)> = self
-            .fleet
-            .hosts
-            .iter()
-            .map(|h| (h.hostname.clone(), h.ip_private.to_string()))
-            .collect();
         let readings = match self.native.as_mut() {
             Some(members) => read_native(self.pool, members, quick).await,
             None => {
@@ -140,7 +142,7 @@ impl<'a> Watch<'a> {
         (self.watching.status)(Readings {
             cluster: self.cluster,
             config: self.config,
-            hosts: &hosts,
+            hosts: &self.hosts,
             readings,
         })
     }

@@ -4,9 +4,9 @@
 //! within a probe's time of the cluster electing it, not an interval later.
 
 use crate::engine::probe::Watch;
-use crate::inventory::{Fleet, FleetConfig, Technology};
+use crate::inventory::{Fleet, FleetConfig};
 use crate::probe::ClusterStatus;
-use crate::ssh::{ExecEvent, ExecSpec, Pool};
+use crate::ssh::Pool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -31,10 +31,6 @@ pub const STEADY: Duration = Duration::from_secs(2);
 
 const OWN_EVERY: Duration = Duration::from_secs(30);
 
-pub fn probed(t: Technology) -> bool {
-    crate::tech::of(t).watched()
-}
-
 /// One task per probed cluster (and one per change feed); abort the handles to stop them.
 pub fn spawn(
     pool: &Pool,
@@ -44,7 +40,11 @@ pub fn spawn(
     tx: mpsc::UnboundedSender<ProbeEvent>,
 ) -> Vec<JoinHandle<()>> {
     let mut tasks = Vec::new();
-    for cluster in fleet.clusters.iter().filter(|c| probed(c.technology)) {
+    for cluster in fleet
+        .clusters
+        .iter()
+        .filter(|c| crate::tech::of(c.technology).watched())
+    {
         let (kick_tx, mut kick_rx) = mpsc::channel::<()>(1);
         let feeds = crate::tech::of(cluster.technology)
             .watch
@@ -54,21 +54,20 @@ pub fn spawn(
         // dead master is the last to hear of the new one).
         for h in cluster.hosts.iter().filter_map(|h| fleet.host(h)) {
             let Some(feeds) = feeds else { break };
-            tasks.push(if wrapped {
+            let feed: Box<dyn crate::watch::Feed> = if wrapped {
                 let command = (feeds.command)(cluster).replace("{self}", &h.ip_private.to_string());
-                tokio::spawn(follow_feed(
-                    pool.clone(),
-                    fleet.clone(),
-                    vec![h.hostname.clone()],
-                    crate::engine::probe::wrapped(&config, cluster, h, &command),
-                    kick_tx.clone(),
-                ))
+                Box::new(crate::watch::follow::Command {
+                    pool: pool.clone(),
+                    target: pool.target(h),
+                    command: crate::engine::probe::wrapped(&config, cluster, h, &command),
+                })
             } else {
-                tokio::spawn(crate::watch::follow::follow(
-                    (feeds.native)(pool, cluster, h),
-                    kick_tx.clone(),
-                ))
-            });
+                (feeds.native)(pool, cluster, h)
+            };
+            tasks.push(tokio::spawn(crate::watch::follow::follow(
+                feed,
+                kick_tx.clone(),
+            )));
         }
         let (pool, fleet, config, tx, name) = (
             pool.clone(),
@@ -143,47 +142,4 @@ pub fn spawn(
         }));
     }
     tasks
-}
-
-/// Follows a change feed on the first member that runs it, moving on to the next when it
-/// ends; each output chunk kicks a probe.
-async fn follow_feed(
-    pool: Pool,
-    fleet: Arc<Fleet>,
-    hosts: Vec<String>,
-    command: String,
-    kick: mpsc::Sender<()>,
-) {
-    let mut backoff = Duration::from_millis(500);
-    loop {
-        for name in &hosts {
-            let Some(host) = fleet.host(name) else {
-                continue;
-            };
-            let Ok(mut exec) = pool
-                .exec_unlogged(&pool.target(host), &ExecSpec::command(command.clone()))
-                .await
-            else {
-                continue;
-            };
-            backoff = Duration::from_millis(500);
-            while let Some(ev) = exec.next().await {
-                match ev {
-                    ExecEvent::Data(..) => {
-                        // Full means a probe is already due: nothing is lost.
-                        let _ = kick.try_send(());
-                    }
-                    ExecEvent::Exit { .. } => break,
-                }
-            }
-            if kick.is_closed() {
-                return;
-            }
-        }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(10));
-        if kick.is_closed() {
-            return;
-        }
-    }
 }

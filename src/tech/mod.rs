@@ -182,9 +182,15 @@ pub fn of(t: Technology) -> &'static Tech {
 /// The technology an endpoint named `name` serves (`postgres-primary`, `redis-master`,
 /// `haproxy-stats`): the first whose words are in the name.
 pub fn serving(name: &str) -> Option<&'static Tech> {
+    named(name, |_| true)
+}
+
+/// The first technology `pick` selects whose words are in `name`.
+fn named(name: &str, pick: impl Fn(&Tech) -> bool) -> Option<&'static Tech> {
     let name = name.to_ascii_lowercase();
     REGISTRY
         .iter()
+        .filter(|t| pick(t))
         .find(|t| t.names.iter().any(|n| name.contains(n)))
 }
 
@@ -206,11 +212,7 @@ pub fn labels(pick: impl Fn(&Tech) -> bool) -> String {
 /// The technology whose leader a load balancer's backend (or endpoint) named `name` serves.
 /// The first in the registry's order wins (Patroni before standalone PostgreSQL).
 pub fn behind(name: &str) -> Option<&'static Tech> {
-    let name = name.to_ascii_lowercase();
-    REGISTRY
-        .iter()
-        .filter(|t| t.id != Technology::Haproxy)
-        .find(|t| t.names.iter().any(|n| name.contains(n)))
+    named(name, |t| t.id != Technology::Haproxy)
 }
 
 #[cfg(test)]

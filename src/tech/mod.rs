@@ -12,6 +12,7 @@ pub mod patroni;
 pub mod postgres;
 #[cfg(test)]
 mod props;
+pub mod rabbitmq;
 pub mod redis;
 pub mod workload;
 
@@ -154,7 +155,13 @@ pub const REGISTRY: [Tech; 9] = [
         secret: Some("redis_password"),
         ..tech(Technology::Redis)
     },
-    tech(Technology::Rabbitmq),
+    Tech {
+        watch: Some(rabbitmq::WATCHING),
+        epoch: rabbitmq::EPOCH,
+        unit: Some("rabbitmq-server"),
+        names: &["rabbitmq", "amqp"],
+        ..tech(Technology::Rabbitmq)
+    },
     tech(Technology::Galera),
     tech(Technology::Proxysql),
     Tech {

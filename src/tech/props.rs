@@ -32,6 +32,18 @@ fn healthy(t: Technology, i: usize) -> Vec<String> {
             f("haproxy/show-stat-healthy.csv"),
             "10.203.0.10\n10.203.0.140".into(),
         ],
+        Technology::Rabbitmq => vec![
+            f("rabbitmq/nodes-healthy.json"),
+            f("rabbitmq/queues-healthy.json"),
+            f("rabbitmq/critical-healthy.json"),
+            f(if i == 0 {
+                "rabbitmq/metrics-leader.txt"
+            } else {
+                "rabbitmq/metrics-follower.txt"
+            }),
+            f("rabbitmq/config-pause-minority.txt"),
+            String::new(),
+        ],
         Technology::Postgres if i == 0 => vec![f("postgres/primary.txt")],
         Technology::Postgres => vec![f("postgres/standby.txt")],
         other => panic!("no fixtures for {other}: a watched technology needs them here"),
@@ -98,6 +110,9 @@ fn hosts() -> Vec<(String, String)> {
         ("db-slave-02", 122),
         ("haproxy-01", 140),
         ("haproxy-02", 141),
+        ("queue-01", 126),
+        ("queue-02", 127),
+        ("queue-03", 128),
     ] {
         h.push((name.into(), format!("10.203.0.{o}")));
     }
@@ -110,6 +125,7 @@ fn cluster(t: Technology) -> Cluster {
             &["db-master-01", "db-slave-01", "db-slave-02"]
         }
         Technology::Redis => &["redis-01", "redis-02", "redis-03"],
+        Technology::Rabbitmq => &["queue-01", "queue-02", "queue-03"],
         _ => &["haproxy-01", "haproxy-02"],
     };
     Cluster {

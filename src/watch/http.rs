@@ -29,6 +29,8 @@ impl Response {
 
 pub struct Http {
     dial: Dial,
+    /// The `Authorization` header every request carries (RabbitMQ's API: HTTP Basic).
+    authorization: Option<String>,
     sender: Option<SendRequest<Empty<Bytes>>>,
     /// Drives the connection; aborted with it.
     driver: Option<JoinHandle<()>>,
@@ -50,9 +52,23 @@ impl Http {
     pub fn over(dial: Dial) -> Http {
         Http {
             dial,
+            authorization: None,
             sender: None,
             driver: None,
         }
+    }
+
+    /// Every request from now on authenticates as `user` with `password` (HTTP Basic); None:
+    /// anonymously.
+    pub fn set_basic_auth(&mut self, credentials: Option<(&str, &str)>) {
+        use base64::Engine;
+        self.authorization = credentials.map(|(user, password)| {
+            let pair = format!("{user}:{password}");
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(pair)
+            )
+        });
     }
 
     fn reset(&mut self) {
@@ -83,11 +99,14 @@ impl Http {
 
     async fn exchange(&mut self, path: &str) -> Result<Response, String> {
         let authority = self.dial.what.clone();
-        let sender = self.ready().await?;
-        let request = hyper::Request::get(path)
-            .header(hyper::header::HOST, &authority)
+        let mut request = hyper::Request::get(path).header(hyper::header::HOST, &authority);
+        if let Some(a) = &self.authorization {
+            request = request.header(hyper::header::AUTHORIZATION, a);
+        }
+        let request = request
             .body(Empty::<Bytes>::new())
             .map_err(|e| format!("{authority}{path}: {e}"))?;
+        let sender = self.ready().await?;
         let response = sender
             .send_request(request)
             .await

@@ -1,0 +1,547 @@
+//! The RabbitMQ cluster from its members' readings: each member's view of the nodes and
+//! queues (a node cut off from the majority is paused and gives none), made one by
+//! `Views`, then what only the members themselves say: which is quorum-critical, which
+//! is paused, how each handles a partition.
+
+use super::QUEUE;
+use super::api::{self, Node, Queue, Raft, host_of};
+use crate::inventory::Technology;
+use crate::probe::views::Views;
+use crate::probe::{ClusterStatus, Member, Quorum, Severity, Warning};
+use crate::watch::{Readings, failure, section};
+use std::collections::BTreeMap;
+
+/// Each member's own Raft members, by host.
+type Rafts = BTreeMap<String, BTreeMap<(String, String), Raft>>;
+
+pub fn status(r: Readings<'_>) -> Result<ClusterStatus, String> {
+    let rafts: Rafts = r
+        .readings
+        .iter()
+        .filter_map(|(on, s)| Some((on.clone(), api::raft(section(s.as_ref().ok()?, 3)?))))
+        .collect();
+    let mut views = Views::default();
+    let mut paused = Vec::new();
+    for (on, reading) in &r.readings {
+        let s = match reading {
+            Ok(s) => s,
+            Err(e) => {
+                views.add(Err(e.clone()), |_| false);
+                continue;
+            }
+        };
+        match section(s, 0).map(api::nodes) {
+            Some(Ok(nodes)) => {
+                let queues = section(s, 1).map(api::queues).and_then(Result::ok);
+                views.add(Ok(view(&r, on, &nodes, queues, &rafts)), |_| false);
+            }
+            _ if section(s, 5) == Some("listening") => paused.push(on.clone()),
+            parsed => {
+                let why = match parsed {
+                    Some(Err(e)) => e,
+                    _ => failure(s, 0).to_string(),
+                };
+                views.unreadable(
+                    format!("{on}: its view of the cluster cannot be read: {why}"),
+                    format!(
+                        "check RabbitMQ on {on}: `systemctl status rabbitmq-server`, `rabbitmq-diagnostics -q status`"
+                    ),
+                );
+            }
+        }
+    }
+    let mut st = views.believed(&r.cluster.name)?;
+    for on in &paused {
+        mark_paused(&mut st, on);
+    }
+    st.warnings.extend(own_warnings(&r));
+    Ok(st)
+}
+
+/// One member's view: every inventory host as this node sees its node, the leader (the
+/// failover queue's, else the node leading most quorum queues), its term as this node's
+/// own member has it, and the queues' and nodes' warnings.
+fn view(
+    r: &Readings<'_>,
+    on: &str,
+    nodes: &[Node],
+    queues: Option<Vec<Queue>>,
+    rafts: &Rafts,
+) -> ClusterStatus {
+    let queues = queues.unwrap_or_default();
+    let leader = leader(&queues);
+    let key = ("/".to_string(), QUEUE.to_string());
+    let leader_commit = leader
+        .as_ref()
+        .and_then(|l| rafts.get(l)?.get(&key)?.commit);
+    let mut members: Vec<Member> = r
+        .cluster
+        .hosts
+        .iter()
+        .map(|h| {
+            let node = nodes.iter().find(|n| host_of(&n.name) == h);
+            let applied = rafts.get(h).and_then(|m| m.get(&key)?.applied);
+            Member {
+                host: h.clone(),
+                role: if leader.as_deref() == Some(h) {
+                    "leader".into()
+                } else {
+                    "member".into()
+                },
+                state: match node {
+                    None => "not in the cluster".into(),
+                    Some(n) if !n.running => "not running".into(),
+                    Some(n) if n.mem_alarm || n.disk_free_alarm => "running, alarm".into(),
+                    Some(_) => "running".into(),
+                },
+                up: node.is_some_and(|n| n.running),
+                lag: leader_commit.zip(applied).map(|(c, a)| c.saturating_sub(a)),
+                epoch: rafts.get(h).and_then(|m| m.get(&key)?.term),
+            }
+        })
+        .collect();
+    // Nodes the cluster has that the inventory does not.
+    for n in nodes
+        .iter()
+        .filter(|n| !r.cluster.hosts.iter().any(|h| h == host_of(&n.name)))
+    {
+        members.push(Member {
+            host: n.name.clone(),
+            role: "member (not in the inventory)".into(),
+            state: if n.running { "running" } else { "not running" }.into(),
+            up: n.running,
+            lag: None,
+            epoch: None,
+        });
+    }
+    let up = nodes.iter().filter(|n| n.running).count();
+    let mut warnings = node_warnings(nodes);
+    warnings.extend(queue_warnings(&queues, nodes));
+    ClusterStatus {
+        cluster: r.cluster.name.clone(),
+        technology: Technology::Rabbitmq,
+        leader,
+        epoch_name: super::EPOCH,
+        epoch: rafts.get(on).and_then(|m| m.get(&key)?.term),
+        quorum: Some(Quorum {
+            members: nodes.len(),
+            up,
+            needed: nodes.len() / 2 + 1,
+        }),
+        members,
+        warnings,
+        routes: BTreeMap::new(),
+    }
+}
+
+/// The failover queue's leader's host; without it, the host leading most quorum queues.
+fn leader(queues: &[Queue]) -> Option<String> {
+    let host = |q: &Queue| q.leader.as_deref().map(|l| host_of(l).to_string());
+    if let Some(q) = queues.iter().find(|q| q.vhost == "/" && q.name == QUEUE) {
+        return host(q);
+    }
+    let mut count: BTreeMap<String, usize> = BTreeMap::new();
+    for h in queues.iter().filter(|q| q.quorum()).filter_map(host) {
+        *count.entry(h).or_default() += 1;
+    }
+    count.into_iter().max_by_key(|(_, n)| *n).map(|(h, _)| h)
+}
+
+fn node_warnings(nodes: &[Node]) -> Vec<Warning> {
+    let mut out = Vec::new();
+    for n in nodes {
+        let h = host_of(&n.name);
+        if !n.partitions.is_empty() {
+            let from: Vec<&str> = n.partitions.iter().map(|p| host_of(p)).collect();
+            out.push(Warning {
+                severity: Severity::Critical,
+                what: format!("{h} was partitioned from {}", from.join(", ")),
+                why: "each side went on alone: messages on the side that loses are gone once the nodes are restarted".into(),
+                fix: format!("restart the nodes of the side to drop, one at a time (`systemctl restart rabbitmq-server` on {h} or its peers); then set cluster_partition_handling = pause_minority"),
+            });
+        }
+        if n.mem_alarm {
+            out.push(Warning {
+                severity: Severity::Critical,
+                what: format!(
+                    "{h}: memory alarm ({} of {} MB used)",
+                    mb(n.mem_used),
+                    mb(n.mem_limit)
+                ),
+                why: "every publisher of the cluster is blocked until it clears".into(),
+                fix: format!("on {h}: `rabbitmq-diagnostics -q memory_breakdown`; drain the queues holding memory, or raise vm_memory_high_watermark"),
+            });
+        }
+        if n.disk_free_alarm {
+            out.push(Warning {
+                severity: Severity::Critical,
+                what: format!(
+                    "{h}: disk alarm ({} MB free, limit {} MB)",
+                    mb(n.disk_free),
+                    mb(n.disk_free_limit)
+                ),
+                why: "every publisher of the cluster is blocked until it clears".into(),
+                fix: format!("free space under /var/lib/rabbitmq on {h}, or lower disk_free_limit"),
+            });
+        }
+    }
+    if !nodes.is_empty() && nodes.len() % 2 == 0 {
+        out.push(Warning {
+            severity: Severity::Warning,
+            what: format!("the cluster has {} nodes, an even number", nodes.len()),
+            why: format!("a split in two halves leaves no majority: pause_minority pauses all {} nodes; one node more or fewer survives as many losses", nodes.len()),
+            fix: "add a node or remove one (`rabbitmqctl forget_cluster_node`)".into(),
+        });
+    }
+    out
+}
+
+fn mb(bytes: Option<u64>) -> String {
+    bytes.map_or("?".into(), |b| (b / 1_000_000).to_string())
+}
+
+fn queue_warnings(queues: &[Queue], nodes: &[Node]) -> Vec<Warning> {
+    let running = |m: &String| nodes.iter().any(|n| &n.name == m && n.running);
+    let mut out = Vec::new();
+    for q in queues.iter().filter(|q| q.quorum()) {
+        let online: Vec<&String> = q.online.iter().filter(|m| running(m)).collect();
+        let missing: Vec<&str> = nodes
+            .iter()
+            .filter(|n| !q.members.contains(&n.name))
+            .map(|n| n.name.as_str())
+            .collect();
+        let grow = |on: &[&str]| {
+            on.iter()
+                .map(|n| {
+                    format!(
+                        "rabbitmq-queues grow {n} all --queue-pattern '^{}$'",
+                        q.name
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        if q.members.len() < 3 {
+            out.push(Warning {
+                severity: Severity::Critical,
+                what: format!("quorum queue {} has {} member(s)", q.label(), q.members.len()),
+                why: "with fewer than 3 members, losing one stops it: it needs a majority of its members".into(),
+                fix: if missing.is_empty() { "add nodes, then grow the queue onto them".into() } else { grow(&missing) },
+            });
+        } else if !missing.is_empty() {
+            out.push(Warning {
+                severity: Severity::Warning,
+                what: format!("quorum queue {} has {} members for {} nodes", q.label(), q.members.len(), nodes.len()),
+                why: "RabbitMQ 3.10 never adds members by itself (a node that joined later holds none)".into(),
+                fix: grow(&missing),
+            });
+        }
+        let majority = q.members.len() / 2 + 1;
+        if online.len() < q.members.len() {
+            let offline: Vec<&str> = q
+                .members
+                .iter()
+                .filter(|m| !online.contains(m))
+                .map(|m| host_of(m))
+                .collect();
+            out.push(Warning {
+                severity: if online.len() < majority {
+                    Severity::Critical
+                } else {
+                    Severity::Warning
+                },
+                what: format!(
+                    "quorum queue {}: {} of {} members online ({} offline)",
+                    q.label(),
+                    online.len(),
+                    q.members.len(),
+                    offline.join(", ")
+                ),
+                why: if online.len() < majority {
+                    "no majority of its members: it accepts and delivers nothing".into()
+                } else {
+                    format!(
+                        "one more loss of {} member(s) stops it",
+                        online.len() + 1 - majority
+                    )
+                },
+                fix: format!(
+                    "start RabbitMQ on {} (`systemctl start rabbitmq-server`)",
+                    offline.join(", ")
+                ),
+            });
+        }
+    }
+    let classic: Vec<&Queue> = queues.iter().filter(|q| q.unreplicated()).collect();
+    if !classic.is_empty() {
+        let named: Vec<String> = classic
+            .iter()
+            .take(3)
+            .map(|q| {
+                format!(
+                    "{} on {} ({} message(s))",
+                    q.label(),
+                    q.node.as_deref().map_or("?", host_of),
+                    q.messages.map_or("?".into(), |m| m.to_string())
+                )
+            })
+            .collect();
+        let more = classic.len().saturating_sub(3);
+        out.push(Warning {
+            severity: Severity::Warning,
+            what: format!(
+                "{} classic queue(s), not replicated: {}{}",
+                classic.len(),
+                named.join(", "),
+                if more > 0 { format!(" and {more} more") } else { String::new() }
+            ),
+            why: "a classic queue lives on one node: its messages are unavailable while that node is down, and lost with its disk".into(),
+            fix: "declare them as quorum queues (x-queue-type = quorum) and move their publishers and consumers: a queue's type cannot be changed in place".into(),
+        });
+    }
+    out
+}
+
+/// A member whose VM runs while its API does not: paused by pause_minority (cut from the
+/// majority) or still starting.
+fn mark_paused(st: &mut ClusterStatus, on: &str) {
+    if let Some(m) = st.members.iter_mut().find(|m| m.host == on) {
+        m.state = "paused (cannot see a majority) or starting".into();
+        m.up = false;
+    }
+    st.warnings.push(Warning {
+        severity: Severity::Critical,
+        what: format!("{on} is cut off from the cluster: its node runs but does not serve"),
+        why: "pause_minority paused it (it cannot see a majority of the nodes), or it is still starting: its clients are refused and its queue members are offline".into(),
+        fix: format!("check the network between {on} and the other nodes (`rabbitmq-diagnostics -q cluster_status` on {on}); it resumes by itself once it sees a majority"),
+    });
+}
+
+/// What each member says of itself: whether losing it now stops a queue, and how it
+/// handles a partition.
+fn own_warnings(r: &Readings<'_>) -> Vec<Warning> {
+    let mut out = Vec::new();
+    let mut ignoring = Vec::new();
+    for (on, reading) in &r.readings {
+        let Ok(s) = reading else { continue };
+        if let Some(Ok(Some(queues))) = section(s, 2).map(api::critical) {
+            out.push(Warning {
+                severity: Severity::Warning,
+                what: format!("{on} is quorum-critical: losing it now stops {}", queues.join(", ")),
+                why: "those queues have only a bare majority of members online, and one of them is on this node".into(),
+                fix: format!("do not stop or restart {on} until the queues' other members are online again (`rabbitmq-queues quorum_status <queue>`)"),
+            });
+        }
+        if section(s, 0).is_some() || section(s, 5).is_some() {
+            let handling = api::partition_handling(section(s, 4).unwrap_or(""));
+            if handling == "ignore" {
+                ignoring.push(on.clone());
+            }
+        }
+    }
+    if !ignoring.is_empty() {
+        out.push(Warning {
+            severity: Severity::Warning,
+            what: format!("cluster_partition_handling is ignore on {}", ignoring.join(", ")),
+            why: "in a partition both sides keep serving: publishers on the side that loses lose their messages when the nodes are restarted".into(),
+            fix: "set cluster_partition_handling = pause_minority in /etc/rabbitmq/rabbitmq.conf (module 5 does) and restart the nodes one at a time".into(),
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::{Cluster, FleetConfig};
+    use crate::probe::fixture;
+    use crate::watch::Section;
+
+    const HOSTS: [&str; 3] = ["queue-01", "queue-02", "queue-03"];
+
+    /// Every member's reading: nodes and queues as `case` captured them, the healthy rest.
+    fn member(case: &str, metrics: &str, critical: &str, config: &str) -> Vec<Section> {
+        vec![
+            Ok(fixture(&format!("rabbitmq/nodes-{case}.json"))),
+            Ok(fixture(&format!("rabbitmq/queues-{case}.json"))),
+            Ok(fixture(&format!("rabbitmq/critical-{critical}.json"))),
+            Ok(fixture(&format!("rabbitmq/metrics-{metrics}.txt"))),
+            Ok(config.to_string()),
+            Ok(String::new()),
+        ]
+    }
+
+    fn run(readings: Vec<(usize, Result<Vec<Section>, String>)>) -> ClusterStatus {
+        let cluster = Cluster {
+            name: "rabbitmq".into(),
+            technology: Technology::Rabbitmq,
+            pools: vec![],
+            hosts: HOSTS.iter().map(|h| h.to_string()).collect(),
+        };
+        let config = FleetConfig::default();
+        let hosts: Vec<(String, String)> = HOSTS
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (h.to_string(), format!("10.203.0.{}", 126 + i)))
+            .collect();
+        status(Readings {
+            cluster: &cluster,
+            config: &config,
+            hosts: &hosts,
+            readings: readings
+                .into_iter()
+                .map(|(i, r)| (HOSTS[i].to_string(), r))
+                .collect(),
+        })
+        .unwrap()
+    }
+
+    fn pause_minority() -> String {
+        fixture("rabbitmq/config-pause-minority.txt")
+    }
+
+    fn whats(s: &ClusterStatus) -> Vec<&str> {
+        s.warnings.iter().map(|w| w.what.as_str()).collect()
+    }
+
+    #[test]
+    fn healthy_cluster_has_the_queue_leader_its_term_and_no_warning() {
+        let c = pause_minority();
+        let s = run((0..3)
+            .map(|i| {
+                let m = if i == 0 { "leader" } else { "follower" };
+                (i, Ok(member("healthy", m, "healthy", &c)))
+            })
+            .collect());
+        assert_eq!(s.leader.as_deref(), Some("queue-01"));
+        assert_eq!(s.epoch, Some(1));
+        assert_eq!(s.quorum.map(|q| (q.up, q.survives())), Some((3, 1)));
+        assert!(
+            s.members.iter().all(|m| m.up && m.lag == Some(0)),
+            "{:?}",
+            s.members
+        );
+        assert!(s.warnings.is_empty(), "{:?}", whats(&s));
+    }
+
+    #[test]
+    fn a_stopped_node_leaves_its_peers_quorum_critical() {
+        let c = pause_minority();
+        let s = run(vec![
+            (0, Ok(member("one-stopped", "leader", "one-stopped", &c))),
+            (1, Ok(member("one-stopped", "follower", "one-stopped", &c))),
+            (2, Err("queue-03: connection refused".into())),
+        ]);
+        let q3 = s.members.iter().find(|m| m.host == "queue-03").unwrap();
+        assert!(!q3.up);
+        assert_eq!(q3.state, "not running");
+        let w = whats(&s);
+        assert!(
+            w.contains(&"quorum queue kbz.failover: 2 of 3 members online (queue-03 offline)"),
+            "{w:?}"
+        );
+        assert!(
+            w.contains(&"queue-01 is quorum-critical: losing it now stops kbz.failover"),
+            "{w:?}"
+        );
+        assert_eq!(s.quorum.map(|q| q.survives()), Some(0));
+    }
+
+    #[test]
+    fn two_members_and_a_classic_queue_with_messages() {
+        let c = pause_minority();
+        let s = run(vec![(
+            0,
+            Ok(member("two-members-classic", "leader", "healthy", &c)),
+        )]);
+        let w = whats(&s);
+        assert!(
+            w.contains(&"quorum queue kbz.capture.two has 2 member(s)"),
+            "{w:?}"
+        );
+        assert!(
+            w.contains(&"1 classic queue(s), not replicated: kbz.capture.classic on queue-01 (3 message(s))"),
+            "{w:?}"
+        );
+        let two = s
+            .warnings
+            .iter()
+            .find(|w| w.what.contains("2 member(s)"))
+            .unwrap();
+        assert_eq!(two.severity, Severity::Critical);
+        assert!(
+            two.fix.contains("rabbitmq-queues grow rabbit@queue-03"),
+            "{}",
+            two.fix
+        );
+    }
+
+    #[test]
+    fn a_memory_alarm_blocks_publishers() {
+        let mut m = member("healthy", "leader", "healthy", &pause_minority());
+        m[0] = Ok(fixture("rabbitmq/nodes-memory-alarm.json"));
+        let s = run(vec![(0, Ok(m))]);
+        let w = s
+            .warnings
+            .iter()
+            .find(|w| w.what.contains("memory alarm"))
+            .unwrap();
+        assert!(w.what.starts_with("queue-02: memory alarm"), "{}", w.what);
+        assert_eq!(w.severity, Severity::Critical);
+        assert_eq!(s.members[1].state, "running, alarm");
+    }
+
+    #[test]
+    fn a_partitioned_node_is_paused_and_said_so() {
+        let c = pause_minority();
+        let refused = "10.203.0.128:15672: connection refused".to_string();
+        let minority = vec![
+            Err(refused.clone()),
+            Err(refused.clone()),
+            Err(refused.clone()),
+            Err(refused),
+            Ok(c.clone()),
+            Ok("listening".into()),
+        ];
+        let s = run(vec![
+            (0, Ok(member("partitioned", "leader", "one-stopped", &c))),
+            (1, Ok(member("partitioned", "follower", "one-stopped", &c))),
+            (2, Ok(minority)),
+        ]);
+        let q3 = s.members.iter().find(|m| m.host == "queue-03").unwrap();
+        assert!(!q3.up && q3.state.starts_with("paused"), "{q3:?}");
+        let cut = s
+            .warnings
+            .iter()
+            .find(|w| w.what.starts_with("queue-03 is cut off"))
+            .unwrap();
+        assert_eq!(cut.severity, Severity::Critical);
+        assert_eq!(s.leader.as_deref(), Some("queue-01"));
+    }
+
+    #[test]
+    fn ignore_is_the_default_and_is_named() {
+        let s = run((0..3)
+            .map(|i| (i, Ok(member("healthy", "follower", "healthy", ""))))
+            .collect());
+        let w = s
+            .warnings
+            .iter()
+            .find(|w| w.what.contains("ignore"))
+            .unwrap();
+        assert_eq!(
+            w.what,
+            "cluster_partition_handling is ignore on queue-01, queue-02, queue-03"
+        );
+    }
+
+    #[test]
+    fn after_the_leader_s_node_stopped_the_new_leader_has_a_higher_term() {
+        let c = pause_minority();
+        let mut m = member("healthy", "new-leader", "healthy", &c);
+        m[1] = Ok(fixture("rabbitmq/queues-new-leader.json"));
+        let s = run(vec![(1, Ok(m))]);
+        assert_eq!(s.leader.as_deref(), Some("queue-03"));
+        assert_eq!(s.epoch, Some(2));
+    }
+}

@@ -66,6 +66,7 @@ fn assert_healthy() {
         ),
     );
     assert!(info.contains("connected_slaves:2"), "{info}");
+    assert_rabbitmq_healthy();
     // A write through the floating address reaches the PostgreSQL leader and the Redis
     // master. The passwords are the ones kbz generated (its state dir).
     let secrets = std::fs::read_to_string(state_home().join("kbz/secrets/lab.toml")).unwrap();
@@ -101,6 +102,34 @@ fn assert_healthy() {
     assert_eq!(redis.lines().collect::<Vec<_>>(), ["OK", "master"]);
 }
 
+/// RabbitMQ as its own tools say: 3 running nodes in one cluster, the failover queue with one
+/// leader and 2 followers on the same term.
+fn assert_rabbitmq_healthy() {
+    let status = on("queue-02", "rabbitmqctl -q cluster_status --formatter json");
+    let v: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(v["running_nodes"].as_array().unwrap().len(), 3, "{status}");
+    assert!(v["partitions"].as_object().unwrap().is_empty(), "{status}");
+    let q = on(
+        "queue-03",
+        "rabbitmq-queues -q quorum_status kbz.failover --formatter json",
+    );
+    let members: serde_json::Value = serde_json::from_str(&q).unwrap();
+    let states: Vec<&str> = members
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["Raft State"].as_str().unwrap())
+        .collect();
+    assert_eq!(states.iter().filter(|s| **s == "leader").count(), 1, "{q}");
+    assert_eq!(
+        states.iter().filter(|s| **s == "follower").count(),
+        2,
+        "{q}"
+    );
+    let left = on("queue-01", "rabbitmqctl -q list_users --formatter json");
+    assert!(!left.contains("\"guest\""), "no guest user: {left}");
+}
+
 #[test]
 fn install_from_2_is_healthy_idempotent_and_reinstallable() {
     let _turn = LAB.lock().unwrap_or_else(|p| p.into_inner());
@@ -110,7 +139,7 @@ fn install_from_2_is_healthy_idempotent_and_reinstallable() {
     let start = Instant::now();
     let out = kbz_ok(&["--lab", "install", "--from", "2", "--yes"]);
     eprintln!(
-        "full install (modules 2, 3, 4, 8) took {:?}",
+        "full install (modules 2, 3, 4, 5, 8) took {:?}",
         start.elapsed()
     );
     assert!(out.contains(": ok in"), "{out}");
@@ -161,6 +190,23 @@ fn install_from_2_is_healthy_idempotent_and_reinstallable() {
     }
     kbz_ok(&["--lab", "install", "--module", "4", "--yes"]);
     assert_healthy();
+
+    // Cleanup of RabbitMQ leaves no process, node database, cookie or enabled unit;
+    // installing it again forms the cluster and the queue anew.
+    kbz_ok(&["--lab", "cleanup", "--module", "5", "--yes"]);
+    for q in ["queue-01", "queue-02", "queue-03"] {
+        let left = on(
+            q,
+            "pgrep -x beam.smp; systemctl is-enabled rabbitmq-server; ls -A /var/lib/rabbitmq | wc -l; ls /etc/kbz/secrets; true",
+        );
+        assert_eq!(
+            left.split_whitespace().collect::<Vec<_>>(),
+            ["disabled", "0"],
+            "{q}: {left}"
+        );
+    }
+    kbz_ok(&["--lab", "install", "--module", "5", "--yes"]);
+    assert_rabbitmq_healthy();
     let runs = kbz_ok(&["runs"]);
     assert!(
         runs.lines().filter(|l| l.contains(" ok ")).count() >= 4,

@@ -277,7 +277,7 @@ mod tests {
             [("haproxy_vip".to_string(), "10.0.0.10/24".to_string())].into();
         let p = plan(&c, &f, &vars, Selection::From(2), true, false).unwrap();
         let numbers: Vec<u32> = p.modules.iter().map(|m| m.number).collect();
-        assert_eq!(numbers, [2, 3, 4, 8]);
+        assert_eq!(numbers, [2, 3, 4, 5, 8]);
         assert_eq!(
             p.modules[2].phases,
             [Phase::Cleanup, Phase::Install, Phase::Verify]
@@ -288,10 +288,14 @@ mod tests {
         assert_eq!(p.modules[0].phases, [Phase::Install, Phase::Verify]);
         let p = plan(&c, &f, &vars, Selection::All, false, false).unwrap();
         let numbers: Vec<u32> = p.modules.iter().map(|m| m.number).collect();
-        assert_eq!(numbers, [8, 4, 3, 2], "cleanup tears down the last first");
+        assert_eq!(
+            numbers,
+            [8, 5, 4, 3, 2],
+            "cleanup tears down the last first"
+        );
         let err = plan(&c, &f, &none, Selection::One(9), true, false).unwrap_err();
         assert!(
-            err.contains("no module 9 (modules: 2 base, 3 postgres, 4 redis, 8 lb)"),
+            err.contains("no module 9 (modules: 2 base, 3 postgres, 4 redis, 5 rabbitmq, 8 lb)"),
             "{err}"
         );
     }

@@ -75,6 +75,15 @@ pub enum Rejoin {
     Streams,
 }
 
+/// Where a load balancer in front of a technology should send its clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Balanced {
+    /// To the leader alone: it alone takes writes (PostgreSQL's primary, Redis's master).
+    ToLeader,
+    /// To every member that serves: any reaches the leader (RabbitMQ's nodes).
+    ToServing,
+}
+
 /// What kbz knows of one technology.
 #[derive(Clone, Copy)]
 pub struct Tech {
@@ -97,6 +106,8 @@ pub struct Tech {
     /// The secret (its name in the modules' manifests) its clients authenticate with.
     pub secret: Option<&'static str>,
     pub rejoin: Rejoin,
+    /// What the cross-check expects of a load balancer's backend for it.
+    pub balanced: Balanced,
 }
 
 const fn tech(id: Technology) -> Tech {
@@ -111,6 +122,7 @@ const fn tech(id: Technology) -> Tech {
         endpoint: None,
         secret: None,
         rejoin: Rejoin::Named,
+        balanced: Balanced::ToLeader,
     }
 }
 
@@ -160,6 +172,7 @@ pub const REGISTRY: [Tech; 9] = [
         epoch: rabbitmq::EPOCH,
         unit: Some("rabbitmq-server"),
         names: &["rabbitmq", "amqp"],
+        balanced: Balanced::ToServing,
         ..tech(Technology::Rabbitmq)
     },
     tech(Technology::Galera),

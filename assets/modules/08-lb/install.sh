@@ -21,6 +21,8 @@ members_of() {
 }
 pg=$(members_of patroni)
 redis=$(members_of redis)
+rabbit=$(members_of rabbitmq)
+rabbit_auth=$(printf '%s' "kbz-monitor:${KBZ_SECRET_RABBITMQ_MONITOR_PASSWORD:-}" | base64 -w0)
 
 echo "::step haproxy"
 for f in /etc/haproxy/haproxy.cfg /etc/keepalived/keepalived.conf; do
@@ -86,13 +88,33 @@ listen redis_master
 CONF
         for m in $redis; do echo "    server ${m%%=*} ${m#*=}:6379 check"; done
     fi
+    if [ -n "$rabbit" ]; then
+        cat <<CONF
+
+# AMQP to every node that serves: its management API says its AMQP listener is up (a node
+# paused by pause_minority, or stopped, answers nothing); its clients are cut so that they
+# reconnect to one that does. Any node reaches a quorum queue's leader. The check asks the
+# API, not the AMQP port: RabbitMQ logs three warning lines for every connection that
+# closes before its handshake, which an AMQP check is, twice a second per load balancer.
+listen rabbitmq_amqp
+    bind *:5672
+    balance leastconn
+    timeout client 3h
+    timeout server 3h
+    option httpchk
+    http-check send meth GET uri /api/health/checks/port-listener/5672 hdr Authorization "Basic $rabbit_auth"
+    http-check expect status 200
+    default-server inter 1s fall 2 rise 2 on-marked-down shutdown-sessions
+CONF
+        for m in $rabbit; do echo "    server ${m%%=*} ${m#*=}:5672 check port 15672"; done
+    fi
 } >"$tmp"
 haproxy -c -q -f "$tmp"
 if ! cmp -s "$tmp" /etc/haproxy/haproxy.cfg || ! systemctl is-active -q haproxy; then
     install -o root -g haproxy -m 0640 "$tmp" /etc/haproxy/haproxy.cfg
     systemctl enable -q haproxy
     systemctl restart haproxy
-    echo "haproxy (re)started: postgres -> $(echo $pg | wc -w) server(s), redis -> $(echo $redis | wc -w) server(s)"
+    echo "haproxy (re)started: postgres -> $(echo $pg | wc -w) server(s), redis -> $(echo $redis | wc -w) server(s), rabbitmq -> $(echo $rabbit | wc -w) server(s)"
 else
     echo "haproxy already running with this config"
 fi

@@ -22,6 +22,14 @@ echo "::step haproxy backends"
 wait_one_up postgres_primary
 wait_one_up redis_master
 echo "postgres_primary -> $(up_in postgres_primary), redis_master -> $(up_in redis_master)"
+rabbit=0
+grep -q '^listen rabbitmq_amqp' /etc/haproxy/haproxy.cfg && rabbit=$(grep -c ":5672 check" /etc/haproxy/haproxy.cfg)
+if [ "$rabbit" != 0 ]; then
+    for _ in $(seq 30); do [ "$(up_in rabbitmq_amqp | wc -l)" = "$rabbit" ] && break; sleep 0.5; done
+    [ "$(up_in rabbitmq_amqp | wc -l)" = "$rabbit" ] ||
+        { echo "rabbitmq_amqp: want all $rabbit nodes UP, have: $(up_in rabbitmq_amqp | tr '\n' ' ')" >&2; exit 1; }
+    echo "rabbitmq_amqp -> $(up_in rabbitmq_amqp | tr '\n' ' ')"
+fi
 
 echo "::step floating address"
 for _ in $(seq 20); do
@@ -64,6 +72,15 @@ role=$(REDISCLI_AUTH=$KBZ_SECRET_REDIS_PASSWORD redis-cli --no-auth-warning -h "
 [ "$role" = master ] || { echo "redis through $vip: ROLE says '$role'" >&2; exit 1; }
 echo "redis write through $vip reached the master"
 
+if [ "$rabbit" != 0 ]; then
+    # The AMQP header through the address: a node answers with connection.start.
+    start=$(timeout 3 bash -c "exec 3<>/dev/tcp/$vip/5672; printf 'AMQP\\0\\0\\11\\1' >&3; head -c 11 <&3" | od -An -tx1 | tr -d ' \n')
+    case "$start" in
+    01000000*000a000a) echo "AMQP through $vip: connection.start" ;;
+    *) echo "AMQP through $vip: unexpected answer '$start'" >&2; exit 1 ;;
+    esac
+    echo "::endpoint rabbitmq-amqp $vip:5672"
+fi
 echo "::endpoint postgres-primary $vip:5432"
 echo "::endpoint redis-master $vip:6379"
 echo "::endpoint haproxy-stats $vip:8404/stats"

@@ -185,7 +185,7 @@ fn node_warnings(nodes: &[Node]) -> Vec<Warning> {
             });
         }
     }
-    if !nodes.is_empty() && nodes.len() % 2 == 0 {
+    if !nodes.is_empty() && nodes.len().is_multiple_of(2) {
         out.push(Warning {
             severity: Severity::Warning,
             what: format!("the cluster has {} nodes, an even number", nodes.len()),

@@ -160,6 +160,9 @@ fn print(p: &Painter, results: &[Result<ClusterStatus, String>], warnings_only: 
                     for (backend, servers) in &s.routes {
                         outln!("  {backend} -> {}", servers.join(", "));
                     }
+                    for g in &s.groups {
+                        outln!("  {}", g.summary(s.epoch_name));
+                    }
                 }
                 for w in &s.warnings {
                     let tag = match w.severity {

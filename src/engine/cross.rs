@@ -97,6 +97,7 @@ mod tests {
             quorum: None,
             warnings: vec![],
             routes: Default::default(),
+            groups: Vec::new(),
         }
     }
 

@@ -78,6 +78,39 @@ pub struct ClusterStatus {
     pub warnings: Vec<Warning>,
     /// Load balancers: backend -> the servers it sends traffic to.
     pub routes: std::collections::BTreeMap<String, Vec<String>>,
+    /// Replicated groups inside the cluster, each with its own leader and majority
+    /// (RabbitMQ's quorum queues).
+    pub groups: Vec<Group>,
+}
+
+/// One replicated group (a quorum queue): its own leader, members and those online.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Group {
+    pub name: String,
+    pub leader: Option<String>,
+    pub members: Vec<String>,
+    pub online: Vec<String>,
+    /// Its own epoch (a quorum queue's Raft term), as its leader's node says.
+    pub epoch: Option<u64>,
+}
+
+impl Group {
+    /// "kbz.failover: leader queue-01 · 3/3 online · term 4".
+    pub fn summary(&self, epoch_name: &str) -> String {
+        let mut parts = vec![match &self.leader {
+            Some(l) => format!("leader {l}"),
+            None => "NO LEADER".into(),
+        }];
+        parts.push(format!(
+            "{}/{} online",
+            self.online.len(),
+            self.members.len()
+        ));
+        if let Some(e) = self.epoch {
+            parts.push(format!("{epoch_name} {e}"));
+        }
+        format!("{}: {}", self.name, parts.join(" · "))
+    }
 }
 
 impl ClusterStatus {

@@ -100,6 +100,7 @@ mod tests {
             quorum: None,
             warnings: vec![],
             routes: Default::default(),
+            groups: Vec::new(),
         }
     }
 

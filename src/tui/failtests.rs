@@ -219,6 +219,7 @@ fn status(v: &Value, down: Option<&str>) -> ClusterStatus {
         quorum: None,
         warnings: vec![],
         routes: Default::default(),
+        groups: Vec::new(),
     }
 }
 

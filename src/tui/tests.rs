@@ -515,6 +515,7 @@ fn live_roles_quorum_and_warnings_from_the_probes() {
             quorum: None,
             warnings: vec![],
             routes: Default::default(),
+            groups: Vec::new(),
         }),
         at: std::time::Instant::now(),
         pushed: false,

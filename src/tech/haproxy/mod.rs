@@ -196,6 +196,7 @@ fn status(r: Readings<'_>) -> Result<ClusterStatus, String> {
                 (b.clone(), up.collect())
             })
             .collect(),
+        groups: Vec::new(),
     })
 }
 

@@ -249,6 +249,7 @@ pub fn status(
         quorum,
         warnings,
         routes: Default::default(),
+        groups: Vec::new(),
     })
 }
 

@@ -155,6 +155,7 @@ pub fn status(cluster: &str, nodes: &[(String, Result<Node, String>)]) -> Cluste
         quorum: None,
         warnings,
         routes: Default::default(),
+        groups: Vec::new(),
     }
 }
 

@@ -7,7 +7,7 @@ use super::QUEUE;
 use super::api::{self, Node, Queue, Raft, host_of};
 use crate::inventory::Technology;
 use crate::probe::views::Views;
-use crate::probe::{ClusterStatus, Member, Quorum, Severity, Warning};
+use crate::probe::{ClusterStatus, Group, Member, Quorum, Severity, Warning};
 use crate::watch::{Readings, failure, section};
 use std::collections::BTreeMap;
 
@@ -131,7 +131,32 @@ fn view(
         members,
         warnings,
         routes: BTreeMap::new(),
+        groups: groups(&queues, nodes, rafts),
     }
+}
+
+/// The quorum queues: each its leader, members and members online (on a running node),
+/// its term as its leader's node says.
+fn groups(queues: &[Queue], nodes: &[Node], rafts: &Rafts) -> Vec<Group> {
+    let running = |m: &String| nodes.iter().any(|n| &n.name == m && n.running);
+    let hosts = |names: &mut dyn Iterator<Item = &String>| -> Vec<String> {
+        names.map(|m| host_of(m).to_string()).collect()
+    };
+    queues
+        .iter()
+        .filter(|q| q.quorum())
+        .map(|q| {
+            let leader = q.leader.as_deref().map(|l| host_of(l).to_string());
+            let key = (q.vhost.clone(), q.name.clone());
+            Group {
+                name: q.label(),
+                epoch: leader.as_ref().and_then(|l| rafts.get(l)?.get(&key)?.term),
+                leader,
+                members: hosts(&mut q.members.iter()),
+                online: hosts(&mut q.online.iter().filter(|m| running(m))),
+            }
+        })
+        .collect()
 }
 
 /// The failover queue's leader's host; without it, the host leading most quorum queues.
@@ -422,6 +447,13 @@ mod tests {
             s.members
         );
         assert!(s.warnings.is_empty(), "{:?}", whats(&s));
+        assert_eq!(
+            s.groups
+                .iter()
+                .map(|g| g.summary("term"))
+                .collect::<Vec<_>>(),
+            ["kbz.failover: leader queue-01 · 3/3 online · term 1"]
+        );
     }
 
     #[test]
@@ -445,6 +477,7 @@ mod tests {
             "{w:?}"
         );
         assert_eq!(s.quorum.map(|q| q.survives()), Some(0));
+        assert_eq!(s.groups[0].online, ["queue-01", "queue-02"]);
     }
 
     #[test]

@@ -362,6 +362,7 @@ mod tests {
             quorum: None,
             warnings: vec![],
             routes: Default::default(),
+            groups: Vec::new(),
         };
         let seen: Vec<Seen> = hosts()
             .iter()

@@ -170,6 +170,7 @@ pub fn status(
         quorum: Some(q),
         warnings,
         routes: Default::default(),
+        groups: Vec::new(),
     })
 }
 

@@ -1,0 +1,173 @@
+//! RabbitMQ in the lab, after module 5 installed it: `kbz status` shows the live roles and
+//! the failover queue's term, and `kbz doctor` catches each case set up for real and put
+//! back: a quorum queue with 2 members, a classic queue holding messages, a memory alarm (the
+//! watermark lowered), a node cut from its peers (pause_minority pauses it). Needs root (the
+//! lab).
+
+mod common;
+use common::*;
+use std::time::{Duration, Instant};
+
+fn on(host: &str, command: &str) -> String {
+    let out = openssh(&ip_of(&lab_hosts(), host), command, 5);
+    assert!(
+        out.status.success(),
+        "{host}: {command}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The management API as kbz's administrator (module 5's `kbz` user), from `host`.
+fn admin(host: &str, method: &str, path: &str, json: &str) {
+    let ip = ip_of(&lab_hosts(), host);
+    on(
+        host,
+        &format!(
+            "printf 'user = \"kbz:%s\"\\n' \"$(sed -n 's/^default_pass = //p' /etc/rabbitmq/rabbitmq.conf)\" | curl -sS -f -m 5 -K - -X {method} -H 'content-type: application/json' --data '{json}' 'http://{ip}:15672/api{path}'"
+        ),
+    );
+}
+
+/// `kbz --lab doctor rabbitmq` until it warns `want` (CRITICAL, with exit 1, or a warning),
+/// or fails; how long it took.
+fn doctor_says(want: &str, critical: bool, within: Duration) -> Duration {
+    let start = Instant::now();
+    let tag = if critical { "CRITICAL" } else { "warning" };
+    loop {
+        let out = kbz(&["--lab", "doctor", "rabbitmq"]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if text.contains(want) {
+            assert!(text.contains(&format!("{tag}: {want}")), "{text}");
+            assert_eq!(out.status.code(), Some(i32::from(critical)), "{text}");
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < within,
+            "doctor never said {want:?}; last:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+fn doctor_clean(within: Duration) {
+    let start = Instant::now();
+    loop {
+        let out = kbz(&["--lab", "doctor", "rabbitmq"]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        if out.status.success() && !text.contains("warning:") {
+            return;
+        }
+        assert!(
+            start.elapsed() < within,
+            "rabbitmq did not come back healthy:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+#[test]
+fn status_and_doctor_on_the_real_rabbitmq() {
+    require_lab_prerequisites();
+    let _ = std::fs::remove_dir_all(config_home());
+    kbz_ok(&["lab", "down"]);
+    kbz_ok(&["lab", "up"]);
+    kbz_ok(&["--lab", "install", "--from", "2", "--skip-cleanup", "--yes"]);
+
+    // Healthy: three running nodes, the failover queue's leader as the cluster's, its term.
+    let json = kbz_ok(&["--lab", "status", "rabbitmq", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let c = &v[0];
+    assert_eq!(c["technology"], "rabbitmq", "{json}");
+    let leader = c["leader"].as_str().expect("a leader").to_string();
+    assert!(leader.starts_with("queue-0"), "{json}");
+    assert!(c["epoch"].as_u64().is_some_and(|t| t >= 1), "{json}");
+    assert_eq!(c["quorum"]["up"], 3, "{json}");
+    let q = &c["groups"][0];
+    assert_eq!(q["name"], "kbz.failover", "{json}");
+    assert_eq!(q["online"].as_array().unwrap().len(), 3, "{json}");
+    let lb = kbz_ok(&["--lab", "status", "haproxy"]);
+    assert!(
+        lb.contains("rabbitmq_amqp -> queue-01, queue-02, queue-03"),
+        "{lb}"
+    );
+    doctor_clean(Duration::from_secs(20));
+
+    // A quorum queue with 2 members.
+    admin(
+        "queue-01",
+        "PUT",
+        "/queues/%2F/kbz.test.two",
+        r#"{"durable":true,"arguments":{"x-queue-type":"quorum","x-quorum-initial-group-size":2}}"#,
+    );
+    doctor_says(
+        "quorum queue kbz.test.two has 2 member(s)",
+        true,
+        Duration::from_secs(15),
+    );
+    admin("queue-01", "DELETE", "/queues/%2F/kbz.test.two", "{}");
+
+    // A classic queue holding messages (the API's message counts lag up to 5 s).
+    admin(
+        "queue-01",
+        "PUT",
+        "/queues/%2F/kbz.test.classic",
+        r#"{"durable":true,"arguments":{"x-queue-type":"classic"}}"#,
+    );
+    for i in 0..3 {
+        admin(
+            "queue-01",
+            "POST",
+            "/exchanges/%2F/amq.default/publish",
+            &format!(
+                r#"{{"properties":{{"delivery_mode":2}},"routing_key":"kbz.test.classic","payload":"m{i}","payload_encoding":"string"}}"#
+            ),
+        );
+    }
+    doctor_says(
+        "1 classic queue(s), not replicated: kbz.test.classic on queue-01 (3 message(s))",
+        false,
+        Duration::from_secs(20),
+    );
+    admin("queue-01", "DELETE", "/queues/%2F/kbz.test.classic", "{}");
+    doctor_clean(Duration::from_secs(20));
+
+    // A memory alarm: queue-02's watermark lowered under what it uses.
+    on(
+        "queue-02",
+        "rabbitmqctl -q set_vm_memory_high_watermark 0.0001",
+    );
+    let took = doctor_says("queue-02: memory alarm", true, Duration::from_secs(30));
+    eprintln!("memory alarm named after {took:?}");
+    on(
+        "queue-02",
+        "rabbitmqctl -q set_vm_memory_high_watermark 0.4",
+    );
+    doctor_clean(Duration::from_secs(30));
+
+    // queue-03 cut from its peers (this machine still reaches it): pause_minority pauses it.
+    let peers = format!(
+        "{}, {}",
+        ip_of(&lab_hosts(), "queue-01"),
+        ip_of(&lab_hosts(), "queue-02")
+    );
+    on(
+        "queue-03",
+        &format!(
+            "nft add table inet kbztest; nft add chain inet kbztest in '{{ type filter hook input priority 0; }}'; nft add chain inet kbztest out '{{ type filter hook output priority 0; }}'; nft add rule inet kbztest in ip saddr '{{ {peers} }}' drop; nft add rule inet kbztest out ip daddr '{{ {peers} }}' drop"
+        ),
+    );
+    let cut = std::panic::catch_unwind(|| {
+        doctor_says(
+            "queue-03 is cut off from the cluster",
+            true,
+            Duration::from_secs(60),
+        )
+    });
+    on("queue-03", "nft delete table inet kbztest");
+    let took = cut.unwrap_or_else(|e| std::panic::resume_unwind(e));
+    eprintln!("partitioned node named after {took:?}");
+    doctor_clean(Duration::from_secs(90));
+    kbz_ok(&["lab", "down"]);
+}

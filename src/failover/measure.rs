@@ -44,6 +44,9 @@ pub struct Measures {
     pub lost: Vec<u64>,
     /// Unknown writes found after all.
     pub recovered: usize,
+    /// Writes found more than once, counted once each beyond the first (at-least-once
+    /// delivery: not losses).
+    pub duplicates: usize,
     /// Ids found that were never attempted.
     pub unexpected: Vec<u64>,
     /// Acknowledged writes served by a node other than the leader the cluster had elected
@@ -61,7 +64,7 @@ pub fn measure(
     old_epoch: Option<u64>,
     inject_ms: f64,
     heal_ms: Option<f64>,
-    found: Option<&BTreeSet<u64>>,
+    found: Option<&[u64]>,
 ) -> Measures {
     let mut m = Measures::default();
     let after: Vec<&Sample> = samples.iter().filter(|s| s.at_ms >= inject_ms).collect();
@@ -102,7 +105,9 @@ pub fn measure(
             m.write_gap_from_ms = w[0];
         }
     }
-    if let Some(found) = found {
+    if let Some(all) = found {
+        let found: BTreeSet<u64> = all.iter().copied().collect();
+        m.duplicates = all.len() - found.len();
         m.lost = oks
             .iter()
             .map(|o| o.id)
@@ -179,7 +184,8 @@ mod tests {
             sample(3800.0, Some("b"), 1, false),
             sample(9000.0, Some("b"), 1, true),
         ];
-        let found: BTreeSet<u64> = (1..=10).chain(40..=45).chain([11]).collect();
+        // 3 delivered twice: a duplicate, not a loss.
+        let found: Vec<u64> = (1..=10).chain(40..=45).chain([11, 3]).collect();
         let m = measure(
             &ops,
             &samples,
@@ -197,6 +203,7 @@ mod tests {
         assert_eq!((m.ok, m.fail, m.unknown), (16, 10, 1));
         assert!(m.lost.is_empty() && m.unexpected.is_empty());
         assert_eq!(m.recovered, 1);
+        assert_eq!(m.duplicates, 1);
         assert!(m.split_brain.is_empty());
         assert_eq!(m.reintegration_ms, Some(1000.0));
     }
@@ -214,7 +221,7 @@ mod tests {
             sample(0.0, Some("a"), 0, false),
             sample(4000.0, Some("b"), 1, false),
         ];
-        let found: BTreeSet<u64> = (1..=5).chain([10, 99]).collect();
+        let found: Vec<u64> = (1..=5).chain([10, 99]).collect();
         let m = measure(&ops, &samples, "a", Some(0), 1000.0, None, Some(&found));
         assert_eq!(m.lost, vec![6, 7, 8, 9]);
         assert_eq!(m.split_brain, vec![6, 7, 8, 9]);

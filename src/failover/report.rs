@@ -135,6 +135,10 @@ pub fn markdown(runs: &[RunReport], command: &str) -> String {
             ),
             ("unknown writes found after all", m.recovered.to_string()),
             (
+                "writes found twice or more (at-least-once delivery, not losses)",
+                m.duplicates.to_string(),
+            ),
+            (
                 "ids found never attempted",
                 format!("{}", m.unexpected.len()),
             ),

@@ -455,7 +455,7 @@ async fn body(
             old_epoch,
             inject_ms,
             report.heal_ms,
-            found.as_ref(),
+            found.as_deref(),
         );
         report.completed = outcome.is_ok();
     }

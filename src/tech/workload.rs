@@ -6,7 +6,7 @@ use crate::inventory::{Cluster, Fleet, Host};
 use crate::ssh::{Pool, Tunnel};
 use futures_util::future::BoxFuture;
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 /// An operation gives up after this long: its outcome is then unknown.
@@ -32,8 +32,9 @@ pub trait Writer: Send {
     fn setup(&mut self) -> BoxFuture<'_, Result<(), String>>;
     /// Writes `id`.
     fn write(&mut self, id: u64) -> BoxFuture<'_, Written>;
-    /// Every id present now, read from the current leader, and which node that was.
-    fn read_back(&mut self) -> BoxFuture<'_, Result<(String, BTreeSet<u64>), String>>;
+    /// Every id present now, read from the current leader, and which node that was; an id
+    /// as many times as it is there (AMQP delivers at least once).
+    fn read_back(&mut self) -> BoxFuture<'_, Result<(String, Vec<u64>), String>>;
 }
 
 /// What a technology's workload starts from.

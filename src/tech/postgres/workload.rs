@@ -6,7 +6,6 @@ use super::client::{pg_connect, pg_error};
 use crate::probe::host_name;
 use crate::tech::workload::{OP_TIMEOUT, Outcome, Start, Tunnels, Writer, Written, hosts_of};
 use futures_util::future::BoxFuture;
-use std::collections::BTreeSet;
 
 /// The workload through the fleet's PostgreSQL endpoint (the load-balancer module's).
 pub fn start(s: &Start) -> Result<Box<dyn Writer>, String> {
@@ -59,7 +58,7 @@ impl Writer for PgWriter {
         Box::pin(self.write_now(id))
     }
 
-    fn read_back(&mut self) -> BoxFuture<'_, Result<(String, BTreeSet<u64>), String>> {
+    fn read_back(&mut self) -> BoxFuture<'_, Result<(String, Vec<u64>), String>> {
         Box::pin(self.read_back_now())
     }
 }
@@ -105,7 +104,7 @@ impl PgWriter {
         r
     }
 
-    async fn read_back_now(&mut self) -> Result<(String, BTreeSet<u64>), String> {
+    async fn read_back_now(&mut self) -> Result<(String, Vec<u64>), String> {
         self.client = None;
         let run = self.run.clone();
         let hosts = self.hosts.clone();

@@ -6,7 +6,6 @@ use super::client::redis_connect;
 use crate::probe::host_name;
 use crate::tech::workload::{OP_TIMEOUT, Outcome, Start, Tunnels, Writer, Written, hosts_of};
 use futures_util::future::BoxFuture;
-use std::collections::BTreeSet;
 
 /// The workload of the cluster `start` names: its members' Sentinels, its master's name.
 pub fn start(s: &Start) -> Result<Box<dyn Writer>, String> {
@@ -47,7 +46,7 @@ impl Writer for RedisWriter {
         Box::pin(self.write_now(id))
     }
 
-    fn read_back(&mut self) -> BoxFuture<'_, Result<(String, BTreeSet<u64>), String>> {
+    fn read_back(&mut self) -> BoxFuture<'_, Result<(String, Vec<u64>), String>> {
         Box::pin(self.read_back_now())
     }
 }
@@ -121,7 +120,7 @@ impl RedisWriter {
         r
     }
 
-    async fn read_back_now(&mut self) -> Result<(String, BTreeSet<u64>), String> {
+    async fn read_back_now(&mut self) -> Result<(String, Vec<u64>), String> {
         self.connect().await?;
         let (node, conn) = self.conn.as_mut().ok_or("not connected")?;
         let ids: Vec<u64> = redis::cmd("LRANGE")

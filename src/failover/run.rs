@@ -121,7 +121,15 @@ fn sample(s: &ClusterStatus, target: &str, at_ms: f64) -> Sample {
         // Patroni 3.0 says "running" of a replica that cannot follow (its timeline forked
         // off before pg_rewind): it follows once it is on the leader's timeline.
         target_follows: m.is_some_and(|m| {
-            m.up && matches!(m.role.as_str(), "replica" | "sync standby" | "standby")
+            let caught_up = match m.role.as_str() {
+                "replica" | "sync standby" | "standby" => true,
+                // A RabbitMQ node: its member of the failover queue has applied what the
+                // leader committed (in Raft entries; the two are read a moment apart, so a
+                // few writes of the running workload's may separate them).
+                "member" => m.lag.is_some_and(|l| l <= 20),
+                _ => false,
+            };
+            m.up && caught_up
                 && matches!(m.state.as_str(), "streaming" | "running")
                 && m.epoch.is_none_or(|e| Some(e) == s.epoch)
         }),

@@ -171,7 +171,14 @@ pub const REGISTRY: [Tech; 9] = [
         watch: Some(rabbitmq::WATCHING),
         epoch: rabbitmq::EPOCH,
         unit: Some("rabbitmq-server"),
+        workload: Some(Workload {
+            through: "the load balancers' AMQP address",
+            start: rabbitmq::workload::start,
+        }),
         names: &["rabbitmq", "amqp"],
+        protocol: Some("amqp"),
+        endpoint: Some(rabbitmq::client::check),
+        secret: Some("rabbitmq_password"),
         balanced: Balanced::ToServing,
         ..tech(Technology::Rabbitmq)
     },
@@ -253,7 +260,7 @@ mod tests {
     fn queries() {
         assert_eq!(
             labels(|t| t.workload.is_some()),
-            "PostgreSQL + Patroni, Redis + Sentinel"
+            "PostgreSQL + Patroni, Redis + Sentinel, RabbitMQ"
         );
         assert_eq!(
             behind("postgres_primary").map(|t| t.id),

@@ -81,6 +81,8 @@ trap 'rm -rf "$new"' EXIT
     echo "cluster_partition_handling = pause_minority"
     echo "# A silent peer is down after 8-13 s (the default 60 s: 45-75 s)."
     echo "net_ticktime = 10"
+    echo "# The management API's queue leaders and node states at most 1 s old (default 5 s)."
+    echo "collect_statistics_interval = 1000"
     echo "# Created with the cluster's database (the first member's first boot): no guest user."
     echo "default_user = kbz"
     echo "default_pass = $pass"

@@ -12,8 +12,11 @@ pub const NODES: &str = "/api/nodes?columns=name,running,partitions,mem_alarm,di
 pub const QUEUES: &str = "/api/queues?columns=name,vhost,type,leader,members,online,messages,node,state,durable,exclusive,auto_delete";
 /// Answers 503 with the queues that would lose their majority were the node asked stopped.
 pub const CRITICAL: &str = "/api/health/checks/node-is-quorum-critical";
-/// The node's own quorum queue members' Raft state, from the Prometheus plugin.
-pub const METRICS: &str = "/metrics/detailed?family=ra_metrics";
+/// The node's own quorum queue members' Raft state, and the queues it leads (only a queue's
+/// leader reports its message counts), from the Prometheus plugin: the node's own word, with
+/// no call to its peers (the management API waits on a silent peer until it is declared
+/// down).
+pub const METRICS: &str = "/metrics/detailed?family=ra_metrics&family=queue_coarse_metrics";
 
 /// A node as the node asked sees it (a node it cannot reach is `running: false` and nothing
 /// else).
@@ -81,7 +84,7 @@ impl Queue {
 
 /// One JSON object's fields in the order sent, duplicates kept: RabbitMQ 3.10 sends a
 /// queue's `online` twice while one of its members is down (captured:
-/// queues-one-stopped.json), the first right, the second stale.
+/// queues-one-stopped-online-twice.json), the first right, the second stale.
 struct Fields(Vec<(String, Value)>);
 
 impl<'de> Deserialize<'de> for Fields {
@@ -177,6 +180,8 @@ pub struct Raft {
     pub term: Option<u64>,
     pub commit: Option<u64>,
     pub applied: Option<u64>,
+    /// This node leads the queue.
+    pub leads: bool,
 }
 
 /// The node's quorum queue members by (vhost, queue), from its Prometheus text.
@@ -206,6 +211,7 @@ pub fn raft(text: &str) -> BTreeMap<(String, String), Raft> {
             "rabbitmq_detailed_raft_term_total" => slot.term = v,
             "rabbitmq_detailed_raft_log_commit_index" => slot.commit = v,
             "rabbitmq_detailed_raft_log_last_applied_index" => slot.applied = v,
+            "rabbitmq_detailed_queue_messages" => slot.leads = true,
             _ => {}
         }
     }
@@ -254,7 +260,7 @@ mod tests {
 
     #[test]
     fn a_stopped_member_is_not_online_even_when_rabbitmq_says_it_twice() {
-        let text = fixture("rabbitmq/queues-one-stopped.json");
+        let text = fixture("rabbitmq/queues-one-stopped-online-twice.json");
         assert_eq!(
             text.matches("\"online\"").count(),
             2,

@@ -4,8 +4,10 @@
 //! status with doctor's rules.
 
 pub mod api;
+pub mod client;
 pub mod reader;
 pub mod status;
+pub mod workload;
 
 use super::Watching;
 use crate::inventory::{Cluster, Fleet};

@@ -83,11 +83,17 @@ impl Member {
                 .await
                 .unwrap_or_default();
         }
+        // The node's own word first: it answers even while a silent peer holds the API.
+        let metrics = body(
+            api::METRICS,
+            self.metrics.get(api::METRICS, ASK).await,
+            &[200],
+        );
         let nodes = body(api::NODES, self.api.get(api::NODES, ASK).await, &[200]);
         self.again_when(&nodes);
         if let Err(e) = &nodes {
-            // The API does not answer: the rest would not either. A refusal (not silence)
-            // may still come from a paused node whose VM runs.
+            // The API does not answer: the rest of it would not either. A refusal (not
+            // silence) may still come from a paused node whose VM runs.
             let vm = if !e.contains("no answer") && self.vm_listening().await {
                 "listening"
             } else {
@@ -97,8 +103,8 @@ impl Member {
             return vec![
                 failed.clone(),
                 failed.clone(),
-                failed.clone(),
                 failed,
+                metrics,
                 Ok(self.config.clone()),
                 Ok(vm.into()),
             ];
@@ -113,11 +119,6 @@ impl Member {
                 &[200, 503],
             )
         };
-        let metrics = body(
-            api::METRICS,
-            self.metrics.get(api::METRICS, ASK).await,
-            &[200],
-        );
         vec![
             nodes,
             queues,

@@ -50,7 +50,11 @@ pub fn status(r: Readings<'_>) -> Result<ClusterStatus, String> {
             }
         }
     }
-    let mut st = views.believed(&r.cluster.name)?;
+    let mut st = match views.believed(&r.cluster.name) {
+        Ok(st) => st,
+        Err(e) if rafts.is_empty() => return Err(e),
+        Err(_) => own_words(&r, &rafts),
+    };
     for on in &paused {
         mark_paused(&mut st, on);
     }
@@ -69,7 +73,7 @@ fn view(
     rafts: &Rafts,
 ) -> ClusterStatus {
     let queues = queues.unwrap_or_default();
-    let leader = leader(&queues);
+    let leader = claimed(rafts).or_else(|| leader(&queues));
     let key = ("/".to_string(), QUEUE.to_string());
     let leader_commit = leader
         .as_ref()
@@ -116,13 +120,18 @@ fn view(
     }
     let up = nodes.iter().filter(|n| n.running).count();
     let mut warnings = node_warnings(nodes);
-    warnings.extend(queue_warnings(&queues, nodes));
+    warnings.extend(queue_warnings(&queues, nodes, rafts));
+    let epoch = leader
+        .as_ref()
+        .and_then(|l| rafts.get(l)?.get(&key)?.term)
+        .or_else(|| rafts.get(on).and_then(|m| m.get(&key)?.term));
     ClusterStatus {
         cluster: r.cluster.name.clone(),
         technology: Technology::Rabbitmq,
         leader,
         epoch_name: super::EPOCH,
-        epoch: rafts.get(on).and_then(|m| m.get(&key)?.term),
+        // The leader's own term; without it, this node's (it may lag a moment behind).
+        epoch,
         quorum: Some(Quorum {
             members: nodes.len(),
             up,
@@ -138,7 +147,6 @@ fn view(
 /// The quorum queues: each its leader, members and members online (on a running node),
 /// its term as its leader's node says.
 fn groups(queues: &[Queue], nodes: &[Node], rafts: &Rafts) -> Vec<Group> {
-    let running = |m: &String| nodes.iter().any(|n| &n.name == m && n.running);
     let hosts = |names: &mut dyn Iterator<Item = &String>| -> Vec<String> {
         names.map(|m| host_of(m).to_string()).collect()
     };
@@ -153,10 +161,83 @@ fn groups(queues: &[Queue], nodes: &[Node], rafts: &Rafts) -> Vec<Group> {
                 epoch: leader.as_ref().and_then(|l| rafts.get(l)?.get(&key)?.term),
                 leader,
                 members: hosts(&mut q.members.iter()),
-                online: hosts(&mut q.online.iter().filter(|m| running(m))),
+                online: hosts(&mut online(q, nodes, rafts).into_iter()),
             }
         })
         .collect()
+}
+
+/// The node that says it leads the failover queue (of two, the one at the higher term: the
+/// other was cut off and has not heard yet).
+fn claimed(rafts: &Rafts) -> Option<String> {
+    let key = ("/".to_string(), QUEUE.to_string());
+    rafts
+        .iter()
+        .filter_map(|(h, m)| m.get(&key).filter(|r| r.leads).map(|r| (r.term, h)))
+        .max()
+        .map(|(_, h)| h.clone())
+}
+
+/// The cluster from its nodes' own words alone, when no node's management API answers (a
+/// peer gone silent holds every API call until RabbitMQ declares it down, after
+/// net_ticktime): a node that reports its Raft members runs, the leader is the node that
+/// says it leads.
+fn own_words(r: &Readings<'_>, rafts: &Rafts) -> ClusterStatus {
+    let key = ("/".to_string(), QUEUE.to_string());
+    let leader = claimed(rafts);
+    let leader_commit = leader
+        .as_ref()
+        .and_then(|l| rafts.get(l)?.get(&key)?.commit);
+    let members: Vec<Member> = r
+        .cluster
+        .hosts
+        .iter()
+        .map(|h| {
+            let own = rafts.get(h).and_then(|m| m.get(&key));
+            Member {
+                host: h.clone(),
+                role: if leader.as_deref() == Some(h) {
+                    "leader"
+                } else {
+                    "member"
+                }
+                .into(),
+                state: if rafts.contains_key(h) {
+                    "running"
+                } else {
+                    "not answering"
+                }
+                .into(),
+                up: rafts.contains_key(h),
+                lag: leader_commit
+                    .zip(own.and_then(|o| o.applied))
+                    .map(|(c, a)| c.saturating_sub(a)),
+                epoch: own.and_then(|o| o.term),
+            }
+        })
+        .collect();
+    let n = r.cluster.hosts.len();
+    ClusterStatus {
+        cluster: r.cluster.name.clone(),
+        technology: Technology::Rabbitmq,
+        epoch: leader.as_ref().and_then(|l| rafts.get(l)?.get(&key)?.term),
+        leader,
+        epoch_name: super::EPOCH,
+        quorum: Some(Quorum {
+            members: n,
+            up: members.iter().filter(|m| m.up).count(),
+            needed: n / 2 + 1,
+        }),
+        members,
+        warnings: vec![Warning {
+            severity: Severity::Warning,
+            what: "no node's management API answers: roles from each node's own Raft metrics".into(),
+            why: "a node gone silent holds the API on every node until RabbitMQ declares it down (net_ticktime)".into(),
+            fix: "wait up to net_ticktime; if it lasts, check the nodes (`rabbitmq-diagnostics -q status`)".into(),
+        }],
+        routes: BTreeMap::new(),
+        groups: Vec::new(),
+    }
 }
 
 /// The failover queue's leader's host; without it, the host leading most quorum queues.
@@ -225,11 +306,24 @@ fn mb(bytes: Option<u64>) -> String {
     bytes.map_or("?".into(), |b| (b / 1_000_000).to_string())
 }
 
-fn queue_warnings(queues: &[Queue], nodes: &[Node]) -> Vec<Warning> {
-    let running = |m: &String| nodes.iter().any(|n| &n.name == m && n.running);
+/// The members of `q` online: by each node's own word where kbz read it (its Raft member of
+/// the queue runs), else as the API says, on a running node. The API's lists come from
+/// statistics, and lag behind a node that just came back.
+fn online<'a>(q: &'a Queue, nodes: &[Node], rafts: &Rafts) -> Vec<&'a String> {
+    let key = (q.vhost.clone(), q.name.clone());
+    q.members
+        .iter()
+        .filter(|m| match rafts.get(host_of(m)) {
+            Some(own) => own.contains_key(&key),
+            None => q.online.contains(m) && nodes.iter().any(|n| &&n.name == m && n.running),
+        })
+        .collect()
+}
+
+fn queue_warnings(queues: &[Queue], nodes: &[Node], rafts: &Rafts) -> Vec<Warning> {
     let mut out = Vec::new();
     for q in queues.iter().filter(|q| q.quorum()) {
-        let online: Vec<&String> = q.online.iter().filter(|m| running(m)).collect();
+        let online = online(q, nodes, rafts);
         let missing: Vec<&str> = nodes
             .iter()
             .filter(|n| !q.members.contains(&n.name))
@@ -432,14 +526,20 @@ mod tests {
     #[test]
     fn healthy_cluster_has_the_queue_leader_its_term_and_no_warning() {
         let c = pause_minority();
+        let leader = healthy_leader();
         let s = run((0..3)
             .map(|i| {
-                let m = if i == 0 { "leader" } else { "follower" };
+                let m = if HOSTS[i] == leader {
+                    "leader"
+                } else {
+                    "follower"
+                };
                 (i, Ok(member("healthy", m, "healthy", &c)))
             })
             .collect());
-        assert_eq!(s.leader.as_deref(), Some("queue-01"));
-        assert_eq!(s.epoch, Some(1));
+        assert_eq!(s.leader.as_deref(), Some(leader.as_str()));
+        let term = term_in("leader");
+        assert_eq!(s.epoch, Some(term));
         assert_eq!(s.quorum.map(|q| (q.up, q.survives())), Some((3, 1)));
         assert!(
             s.members.iter().all(|m| m.up && m.lag == Some(0)),
@@ -452,7 +552,50 @@ mod tests {
                 .iter()
                 .map(|g| g.summary("term"))
                 .collect::<Vec<_>>(),
-            ["kbz.failover: leader queue-01 · 3/3 online · term 1"]
+            [format!(
+                "kbz.failover: leader {leader} · 3/3 online · term {term}"
+            )]
+        );
+    }
+
+    /// The failover queue's leader when the healthy fixtures were captured.
+    fn healthy_leader() -> String {
+        let q = api::queues(&fixture("rabbitmq/queues-healthy.json")).unwrap();
+        host_of(q[0].leader.as_deref().unwrap()).to_string()
+    }
+
+    fn term_in(metrics: &str) -> u64 {
+        let r = api::raft(&fixture(&format!("rabbitmq/metrics-{metrics}.txt")));
+        r[&("/".to_string(), QUEUE.to_string())].term.unwrap()
+    }
+
+    #[test]
+    fn the_node_that_says_it_leads_is_the_leader_when_no_api_answers() {
+        // A silent peer holds the management API on every node until it is declared down;
+        // each node's own metrics still answer.
+        let leader = healthy_leader();
+        let timeout = "10.203.0.126:15672/api/nodes: no answer within 1.0 s".to_string();
+        let s = run((0..3)
+            .map(|i| {
+                let m = if HOSTS[i] == leader {
+                    "leader"
+                } else {
+                    "follower"
+                };
+                let mut sections = member("healthy", m, "healthy", &pause_minority());
+                for s in &mut sections[..3] {
+                    *s = Err(timeout.clone());
+                }
+                (i, Ok(sections))
+            })
+            .collect());
+        assert_eq!(s.leader.as_deref(), Some(leader.as_str()));
+        assert_eq!(s.epoch, Some(term_in("leader")));
+        assert!(s.members.iter().all(|m| m.up), "{:?}", s.members);
+        assert!(
+            whats(&s)[0].starts_with("no node's management API answers"),
+            "{:?}",
+            whats(&s)
         );
     }
 
@@ -574,7 +717,9 @@ mod tests {
         let mut m = member("healthy", "new-leader", "healthy", &c);
         m[1] = Ok(fixture("rabbitmq/queues-new-leader.json"));
         let s = run(vec![(1, Ok(m))]);
-        assert_eq!(s.leader.as_deref(), Some("queue-03"));
-        assert_eq!(s.epoch, Some(2));
+        let new = api::queues(&fixture("rabbitmq/queues-new-leader.json")).unwrap();
+        assert_eq!(s.leader.as_deref(), new[0].leader.as_deref().map(host_of));
+        assert_eq!(s.epoch, Some(term_in("new-leader")));
+        assert!(term_in("new-leader") > term_in("leader"));
     }
 }

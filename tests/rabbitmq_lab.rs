@@ -1,8 +1,10 @@
 //! RabbitMQ in the lab, after module 5 installed it: `kbz status` shows the live roles and
 //! the failover queue's term, and `kbz doctor` catches each case set up for real and put
 //! back: a quorum queue with 2 members, a classic queue holding messages, a memory alarm (the
-//! watermark lowered), a node cut from its peers (pause_minority pauses it). Needs root (the
-//! lab).
+//! watermark lowered), a node cut from its peers (pause_minority pauses it). Then `kbz
+//! failover rabbitmq` kills, partitions and freezes the queue leader's node: a new leader in
+//! time, no confirmed message lost, the fault healed, the old leader's member caught up
+//! again. Needs root (the lab).
 
 mod common;
 use common::*;
@@ -169,5 +171,80 @@ fn status_and_doctor_on_the_real_rabbitmq() {
     let took = cut.unwrap_or_else(|e| std::panic::resume_unwind(e));
     eprintln!("partitioned node named after {took:?}");
     doctor_clean(Duration::from_secs(90));
+
+    // Failover: kill, partition, freeze on the leader's node; goals 5 s and 15 s.
+    for (fault, within) in [("kill", 5.0), ("partition", 15.0), ("freeze", 15.0)] {
+        let before = leader_and_term();
+        let (r, out) = failover(fault);
+        let m = &r["measures"];
+        let new = m["new_leader"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{fault}: no new leader:\n{out}"));
+        assert_ne!(new, before.0, "{fault}: {out}");
+        let ms = m["new_leader_ms"].as_f64().unwrap();
+        assert!(
+            ms < within * 1000.0,
+            "{fault}: new leader after {ms} ms:\n{out}"
+        );
+        assert!(
+            m["ok"].as_u64().unwrap() > 20,
+            "{fault}: the workload ran:\n{out}"
+        );
+        assert_eq!(
+            m["lost"].as_array().unwrap().len(),
+            0,
+            "{fault}: confirmed messages lost:\n{out}"
+        );
+        assert!(r["heal_ms"].is_number(), "{fault}: not healed:\n{out}");
+        assert!(
+            m["reintegration_ms"].is_number(),
+            "{fault}: the old leader never caught up:\n{out}"
+        );
+        assert!(r["read_back_from"].is_string(), "{fault}: no drain:\n{out}");
+        let after = leader_and_term();
+        assert!(
+            after.1 > before.1,
+            "{fault}: term {} -> {}",
+            before.1,
+            after.1
+        );
+        eprintln!(
+            "rabbitmq {fault}: new leader after {:.2} s, publish gap {:.2} s, ok {}, unknown {} ({} found), duplicates {}, reintegration {:.2} s",
+            ms / 1000.0,
+            m["write_gap_ms"].as_f64().unwrap() / 1000.0,
+            m["ok"],
+            m["unknown"],
+            m["recovered"],
+            m["duplicates"],
+            m["reintegration_ms"].as_f64().unwrap() / 1000.0
+        );
+        assert!(ledger().is_empty(), "{fault}: {:?}", ledger());
+        doctor_clean(Duration::from_secs(90));
+    }
     kbz_ok(&["lab", "down"]);
+}
+
+fn leader_and_term() -> (String, u64) {
+    let v: serde_json::Value =
+        serde_json::from_str(&kbz_ok(&["--lab", "status", "rabbitmq", "--json"])).unwrap();
+    (
+        v[0]["leader"].as_str().unwrap().to_string(),
+        v[0]["epoch"].as_u64().unwrap(),
+    )
+}
+
+/// One failover test on the leader's node; its report (the JSON's first run) and stdout.
+fn failover(fault: &str) -> (serde_json::Value, String) {
+    let md = state_home().join(format!("rabbitmq-failover/{fault}.md"));
+    let md_s = md.display().to_string();
+    let out = kbz(&[
+        "--lab", "failover", "rabbitmq", "--fault", fault, "--yes", "--report", &md_s,
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(md.with_extension("json"))
+            .unwrap_or_else(|e| panic!("{fault}: no JSON report ({e}):\n{stdout}")),
+    )
+    .unwrap();
+    (json["runs"][0]["report"].clone(), stdout)
 }

@@ -227,7 +227,9 @@ async fn body(
         .cloned()
         .collect();
     let old_leader = before.leader.clone();
-    let old_epoch = before.epoch;
+    let old_epoch = before
+        .epoch
+        .filter(|_| !crate::tech::of(cluster.technology).epoch_lags);
     report.before = Some(before);
     if !report.preflight.is_empty() {
         if !spec.force {
@@ -545,6 +547,20 @@ pub fn verdict(r: &RunReport) -> String {
         parts.push(format!(
             "SPLIT BRAIN: {} writes acknowledged by {target} after the new leader was elected",
             m.split_brain.len()
+        ));
+    }
+    if r.heal_ms.is_some() && m.reintegration_ms.is_none() {
+        // What the cluster says of it after, when it says something (RabbitMQ leaves a node
+        // frozen past net_ticktime a partition of its own under pause_minority).
+        let why = r.after.as_ref().and_then(|a| {
+            a.warnings
+                .iter()
+                .find(|w| w.severity == Severity::Critical && w.what.contains(&target))
+                .map(|w| format!(": {}", w.what))
+        });
+        parts.push(format!(
+            "{target} NOT FOLLOWING AGAIN after the heal{}",
+            why.unwrap_or_default()
         ));
     }
     if let Some(e) = &r.error {

@@ -92,6 +92,10 @@ pub struct Tech {
     pub watch: Option<Watching>,
     /// What its epoch is called: a new leader has a higher one.
     pub epoch: &'static str,
+    /// Its epoch is read seconds after a new leader takes over (RabbitMQ's Raft term, from
+    /// metrics refreshed on the queue's tick): a failover's new leader is the first
+    /// different one, not the first with a higher epoch.
+    pub epoch_lags: bool,
     /// The systemd unit a service fault (stop, kill) is about.
     pub unit: Option<&'static str>,
     /// The workload of its failover tests; None: no failover test for it yet.
@@ -115,6 +119,7 @@ const fn tech(id: Technology) -> Tech {
         id,
         watch: None,
         epoch: "",
+        epoch_lags: false,
         unit: None,
         workload: None,
         names: &[],
@@ -170,6 +175,7 @@ pub const REGISTRY: [Tech; 9] = [
     Tech {
         watch: Some(rabbitmq::WATCHING),
         epoch: rabbitmq::EPOCH,
+        epoch_lags: true,
         unit: Some("rabbitmq-server"),
         workload: Some(Workload {
             through: "the load balancers' AMQP address",

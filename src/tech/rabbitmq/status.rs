@@ -22,6 +22,7 @@ pub fn status(r: Readings<'_>) -> Result<ClusterStatus, String> {
         .collect();
     let mut views = Views::default();
     let mut paused = Vec::new();
+    let mut lists: Vec<Vec<Node>> = Vec::new();
     for (on, reading) in &r.readings {
         let s = match reading {
             Ok(s) => s,
@@ -34,6 +35,7 @@ pub fn status(r: Readings<'_>) -> Result<ClusterStatus, String> {
             Some(Ok(nodes)) => {
                 let queues = section(s, 1).map(api::queues).and_then(Result::ok);
                 views.add(Ok(view(&r, on, &nodes, queues, &rafts)), |_| false);
+                lists.push(nodes);
             }
             _ if section(s, 5) == Some("listening") => paused.push(on.clone()),
             parsed => {
@@ -55,6 +57,7 @@ pub fn status(r: Readings<'_>) -> Result<ClusterStatus, String> {
         Err(e) if rafts.is_empty() => return Err(e),
         Err(_) => own_words(&r, &rafts),
     };
+    running_by_majority(&mut st, &lists);
     for on in &paused {
         mark_paused(&mut st, on);
     }
@@ -421,6 +424,32 @@ fn queue_warnings(queues: &[Queue], nodes: &[Node], rafts: &Rafts) -> Vec<Warnin
     out
 }
 
+/// Whether each node runs, as most nodes that list it say: the views share one leader and
+/// term (the nodes' own word), so the believed one is any of them, and a node cut off from
+/// the others, or back from a freeze as a partition of its own, sees itself running and the
+/// others not.
+fn running_by_majority(st: &mut ClusterStatus, lists: &[Vec<Node>]) {
+    for m in &mut st.members {
+        let said: Vec<bool> = lists
+            .iter()
+            .filter_map(|l| l.iter().find(|n| host_of(&n.name) == m.host))
+            .map(|n| n.running)
+            .collect();
+        let running = said.iter().filter(|r| **r).count();
+        let down = said.len() - running;
+        if running > down && !m.up {
+            m.up = true;
+            m.state = "running".into();
+        } else if down > running && m.up {
+            m.up = false;
+            m.state = "not running".into();
+        }
+    }
+    if let Some(q) = st.quorum.as_mut() {
+        q.up = st.members.iter().filter(|m| m.up).count().min(q.members);
+    }
+}
+
 /// A member whose VM runs while its API does not: paused by pause_minority (cut from the
 /// majority) or still starting.
 fn mark_paused(st: &mut ClusterStatus, on: &str) {
@@ -721,5 +750,32 @@ mod tests {
         assert_eq!(s.leader.as_deref(), new[0].leader.as_deref().map(host_of));
         assert_eq!(s.epoch, Some(term_in("new-leader")));
         assert!(term_in("new-leader") > term_in("leader"));
+    }
+
+    #[test]
+    fn a_node_back_from_a_freeze_as_a_partition_of_its_own_is_down_by_the_majority() {
+        // queue-02 sees itself alone running; queue-01 and queue-03 see it down.
+        let c = pause_minority();
+        let with = |nodes: &str| {
+            let mut m = member("healthy", "follower", "healthy", &c);
+            m[0] = Ok(fixture(&format!("rabbitmq/nodes-thawed-{nodes}.json")));
+            m
+        };
+        let s = run(vec![
+            (1, Ok(with("itself"))),
+            (0, Ok(with("others"))),
+            (2, Ok(with("others"))),
+        ]);
+        let up: Vec<(&str, bool)> = s.members.iter().map(|m| (m.host.as_str(), m.up)).collect();
+        assert_eq!(
+            up,
+            [("queue-01", true), ("queue-02", false), ("queue-03", true)]
+        );
+        assert_eq!(s.quorum.map(|q| q.up), Some(2));
+        assert!(
+            whats(&s).contains(&"queue-02 was partitioned from queue-01, queue-03"),
+            "{:?}",
+            whats(&s)
+        );
     }
 }

@@ -196,10 +196,23 @@ fn status_and_doctor_on_the_real_rabbitmq() {
             "{fault}: confirmed messages lost:\n{out}"
         );
         assert!(r["heal_ms"].is_number(), "{fault}: not healed:\n{out}");
-        assert!(
-            m["reintegration_ms"].is_number(),
-            "{fault}: the old leader never caught up:\n{out}"
-        );
+        let old = &before.0;
+        if fault == "freeze" && m["reintegration_ms"].is_null() {
+            // Frozen past net_ticktime, the node comes back a partition of its own, which
+            // pause_minority does not end (only autoheal acts on a partition found after it
+            // is over): the run and doctor must say so; a restart (doctor's fix) ends it.
+            let verdict = r["verdict"].as_str().unwrap();
+            let want =
+                format!("{old} NOT FOLLOWING AGAIN after the heal: {old} was partitioned from");
+            assert!(verdict.contains(&want), "{verdict}\n{out}");
+            eprintln!("rabbitmq freeze: {old} came back partitioned; restarting it");
+            on(old, "systemctl restart rabbitmq-server");
+        } else {
+            assert!(
+                m["reintegration_ms"].is_number(),
+                "{fault}: the old leader never caught up:\n{out}"
+            );
+        }
         assert!(r["read_back_from"].is_string(), "{fault}: no drain:\n{out}");
         let after = leader_and_term();
         assert!(
@@ -209,14 +222,14 @@ fn status_and_doctor_on_the_real_rabbitmq() {
             after.1
         );
         eprintln!(
-            "rabbitmq {fault}: new leader after {:.2} s, publish gap {:.2} s, ok {}, unknown {} ({} found), duplicates {}, reintegration {:.2} s",
+            "rabbitmq {fault}: new leader after {:.2} s, publish gap {:.2} s, ok {}, unknown {} ({} found), duplicates {}, reintegration {:?} s",
             ms / 1000.0,
             m["write_gap_ms"].as_f64().unwrap() / 1000.0,
             m["ok"],
             m["unknown"],
             m["recovered"],
             m["duplicates"],
-            m["reintegration_ms"].as_f64().unwrap() / 1000.0
+            m["reintegration_ms"].as_f64().map(|r| r / 1000.0)
         );
         assert!(ledger().is_empty(), "{fault}: {:?}", ledger());
         doctor_clean(Duration::from_secs(90));

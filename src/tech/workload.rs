@@ -52,6 +52,27 @@ pub struct Start<'a> {
     pub run: &'a str,
 }
 
+impl Start<'_> {
+    /// The load balancers' address for the first endpoint whose name has `word`, as
+    /// (ip, port); `what` names it in the error.
+    pub fn endpoint(&self, word: &str, what: &str) -> Result<(String, u16), String> {
+        let address = self
+            .endpoints
+            .iter()
+            .find(|(n, _)| n.contains(word))
+            .map(|(_, a)| a.clone())
+            .ok_or_else(|| {
+                format!(
+                    "no {what} endpoint: install the load-balancer module (kbz install --module 8)"
+                )
+            })?;
+        address
+            .rsplit_once(':')
+            .and_then(|(ip, p)| p.parse::<u16>().ok().map(|p| (ip.to_string(), p)))
+            .ok_or_else(|| format!("{address:?} is not ip:port"))
+    }
+}
+
 /// Every host's name and private address, for naming the node that served a write.
 pub fn hosts_of(fleet: &Fleet) -> Vec<(String, String)> {
     fleet

@@ -9,18 +9,7 @@ use futures_util::future::BoxFuture;
 
 /// The workload through the fleet's PostgreSQL endpoint (the load-balancer module's).
 pub fn start(s: &Start) -> Result<Box<dyn Writer>, String> {
-    let address = s
-        .endpoints
-        .iter()
-        .find(|(n, _)| n.contains("postgres"))
-        .map(|(_, a)| a.clone())
-        .ok_or(
-            "no PostgreSQL endpoint: install the load-balancer module (kbz install --module 8)",
-        )?;
-    let (ip, port) = address
-        .rsplit_once(':')
-        .and_then(|(ip, p)| p.parse::<u16>().ok().map(|p| (ip.to_string(), p)))
-        .ok_or_else(|| format!("{address:?} is not ip:port"))?;
+    let (ip, port) = s.endpoint("postgres", "PostgreSQL")?;
     Ok(Box::new(PgWriter {
         tunnels: Tunnels::new(s.pool, s.via),
         address: (ip, port),

@@ -22,8 +22,6 @@ use tokio::sync::{mpsc, watch};
 
 /// Writes before the fault, to see the healthy baseline.
 const WARMUP: Duration = Duration::from_secs(3);
-/// After the new leader shows, the fault stays this long (clients settle on it).
-const SETTLE: Duration = Duration::from_secs(3);
 /// After the heal, how long the old leader may take to follow again.
 const REJOIN: Duration = Duration::from_secs(60);
 const WRITE_EVERY: Duration = Duration::from_millis(75);
@@ -403,7 +401,7 @@ async fn body(
                     live.mark(Mark::Injected);
                     live.say(format!("{} injected on {target}", plan.kind.name()));
                 } else if let Some(at) = injected && healed.is_none() {
-                    let settled = elected.is_some_and(|e| now - e >= SETTLE);
+                    let settled = elected.is_some_and(|e| now - e >= tech.settle);
                     if settled || now - at >= spec.duration {
                         if !settled {
                             live.say(format!("no new leader within {} s", spec.duration.as_secs()));

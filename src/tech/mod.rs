@@ -112,6 +112,11 @@ pub struct Tech {
     pub rejoin: Rejoin,
     /// What the cross-check expects of a load balancer's backend for it.
     pub balanced: Balanced,
+    /// How long a failover test keeps the fault in after the new leader shows: until the
+    /// cluster has acted on it all (RabbitMQ's nodes declare each other down up to
+    /// 1.25 x net_ticktime after a cut; healed inside that window, a cut leaves a partition
+    /// that pause_minority never ends).
+    pub settle: Duration,
 }
 
 const fn tech(id: Technology) -> Tech {
@@ -128,6 +133,7 @@ const fn tech(id: Technology) -> Tech {
         secret: None,
         rejoin: Rejoin::Named,
         balanced: Balanced::ToLeader,
+        settle: Duration::from_secs(3),
     }
 }
 
@@ -186,6 +192,9 @@ pub const REGISTRY: [Tech; 9] = [
         endpoint: Some(rabbitmq::client::check),
         secret: Some("rabbitmq_password"),
         balanced: Balanced::ToServing,
+        // net_ticktime 10 s (module 5): every node has declared the cut one down 12.5 s
+        // after the cut at the latest, and a new leader shows 4-9 s after it.
+        settle: Duration::from_secs(10),
         ..tech(Technology::Rabbitmq)
     },
     tech(Technology::Galera),

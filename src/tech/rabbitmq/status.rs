@@ -157,8 +157,9 @@ fn groups(queues: &[Queue], nodes: &[Node], rafts: &Rafts) -> Vec<Group> {
         .iter()
         .filter(|q| q.quorum())
         .map(|q| {
-            let leader = q.leader.as_deref().map(|l| host_of(l).to_string());
             let key = (q.vhost.clone(), q.name.clone());
+            let leader = leading(rafts, &key)
+                .or_else(|| q.leader.as_deref().map(|l| host_of(l).to_string()));
             Group {
                 name: q.label(),
                 epoch: leader.as_ref().and_then(|l| rafts.get(l)?.get(&key)?.term),
@@ -173,10 +174,14 @@ fn groups(queues: &[Queue], nodes: &[Node], rafts: &Rafts) -> Vec<Group> {
 /// The node that says it leads the failover queue (of two, the one at the higher term: the
 /// other was cut off and has not heard yet).
 fn claimed(rafts: &Rafts) -> Option<String> {
-    let key = ("/".to_string(), QUEUE.to_string());
+    leading(rafts, &("/".to_string(), QUEUE.to_string()))
+}
+
+/// The node that says it leads the queue `key`, at the highest term.
+fn leading(rafts: &Rafts, key: &(String, String)) -> Option<String> {
     rafts
         .iter()
-        .filter_map(|(h, m)| m.get(&key).filter(|r| r.leads).map(|r| (r.term, h)))
+        .filter_map(|(h, m)| m.get(key).filter(|r| r.leads).map(|r| (r.term, h)))
         .max()
         .map(|(_, h)| h.clone())
 }
@@ -265,8 +270,8 @@ fn node_warnings(nodes: &[Node]) -> Vec<Warning> {
             out.push(Warning {
                 severity: Severity::Critical,
                 what: format!("{h} was partitioned from {}", from.join(", ")),
-                why: "each side went on alone: messages on the side that loses are gone once the nodes are restarted".into(),
-                fix: format!("restart the nodes of the side to drop, one at a time (`systemctl restart rabbitmq-server` on {h} or its peers); then set cluster_partition_handling = pause_minority"),
+                why: "the nodes run as separate clusters until restarted; what classic queues took on the side dropped is lost with the restart. pause_minority ends no partition that healed before it paused the minority (a node frozen, or a cut shorter than net_ticktime on one side): only autoheal acts on those".into(),
+                fix: format!("restart the nodes of the side to drop (the smaller), one at a time: `systemctl restart rabbitmq-server` on {h} or on its peers"),
             });
         }
         if n.mem_alarm {

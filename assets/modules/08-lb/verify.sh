@@ -1,7 +1,8 @@
 #!/bin/bash
-# Module 8 verify: HAProxy sees exactly one PostgreSQL primary and one Redis master; the
-# floating address answers; a write through it reaches the PostgreSQL leader and the Redis
-# master. Records the endpoints for kbz.
+# Module 8 verify: HAProxy sees exactly one PostgreSQL primary and one Redis master (and every
+# RabbitMQ node); the floating address answers; a write through it reaches the PostgreSQL
+# leader and the Redis master, and a message published through it is confirmed and read back.
+# Records the endpoints for kbz.
 set -euo pipefail
 vip=${KBZ_VAR_HAPROXY_VIP%/*}
 
@@ -73,12 +74,102 @@ role=$(REDISCLI_AUTH=$KBZ_SECRET_REDIS_PASSWORD redis-cli --no-auth-warning -h "
 echo "redis write through $vip reached the master"
 
 if [ "$rabbit" != 0 ]; then
-    # The AMQP header through the address: a node answers with connection.start.
-    start=$(timeout 3 bash -c "exec 3<>/dev/tcp/$vip/5672; printf 'AMQP\\0\\0\\11\\1' >&3; head -c 11 <&3" | od -An -tx1 | tr -d ' \n')
-    case "$start" in
-    01000000*000a000a) echo "AMQP through $vip: connection.start" ;;
-    *) echo "AMQP through $vip: unexpected answer '$start'" >&2; exit 1 ;;
-    esac
+    # A message published with a confirm and read back through the address (a quorum queue
+    # of its own), by a client of a few lines: the hosts have no AMQP library.
+    probe=kbz.verify.$KBZ_HOST
+    python3 - "$vip" "$probe" "$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')" <<'PY'
+import os, socket, struct, sys
+
+# AMQP 0-9-1, as little of it as a publish with a confirm and a read back need.
+host, queue, body = sys.argv[1], sys.argv[2], sys.argv[3].encode()
+user, password = "kbz", os.environ["KBZ_SECRET_RABBITMQ_PASSWORD"]
+s = socket.create_connection((host, 5672), timeout=5)
+s.sendall(b"AMQP\x00\x00\x09\x01")
+buf = b""
+
+
+def read(n):
+    global buf
+    while len(buf) < n:
+        chunk = s.recv(65536)
+        if not chunk:
+            sys.exit("AMQP: the server closed the connection")
+        buf += chunk
+    out, buf = buf[:n], buf[n:]
+    return out
+
+
+def frame():
+    kind, channel, size = struct.unpack(">BHI", read(7))
+    payload = read(size)
+    if read(1) != b"\xce":
+        sys.exit("AMQP: bad frame end")
+    return kind, channel, payload
+
+
+def method(want):
+    while True:
+        kind, _, p = frame()
+        if kind != 1:
+            continue
+        got = struct.unpack(">HH", p[:4])
+        if got == (10, 50) or got == (20, 40):
+            code, n = struct.unpack(">HB", p[4:7])
+            sys.exit(f"AMQP: closed by the server: {code} {p[7:7 + n].decode()}")
+        if got in want:
+            return got, p[4:]
+
+
+def short(t):
+    t = t.encode()
+    return struct.pack(">B", len(t)) + t
+
+
+def long(t):
+    return struct.pack(">I", len(t)) + t
+
+
+def send(channel, cls, mth, args=b"", kind=1):
+    p = struct.pack(">HH", cls, mth) + args if kind == 1 else args
+    s.sendall(struct.pack(">BHI", kind, channel, len(p)) + p + b"\xce")
+
+
+method({(10, 10)})
+send(0, 10, 11, long(b"") + short("PLAIN") + long(f"\0{user}\0{password}".encode()) + short("en_US"))
+_, tune = method({(10, 30)})
+send(0, 10, 31, tune[:6] + struct.pack(">H", 0))
+send(0, 10, 40, short("/") + short("") + b"\x00")
+method({(10, 41)})
+send(1, 20, 10, short(""))
+method({(20, 11)})
+send(1, 85, 10, b"\x00")
+method({(85, 11)})
+quorum = long(short("x-queue-type") + b"S" + long(b"quorum"))
+send(1, 50, 10, struct.pack(">H", 0) + short(queue) + b"\x02" + quorum)
+method({(50, 11)})
+send(1, 60, 40, struct.pack(">H", 0) + short("") + short(queue) + b"\x01")
+send(1, 0, 0, struct.pack(">HHQH", 60, 0, len(body), 0x1000) + b"\x02", kind=2)
+send(1, 0, 0, body, kind=3)
+got, _ = method({(60, 80), (60, 50), (60, 120)})
+if got != (60, 80):
+    sys.exit("AMQP: the publish was not confirmed")
+send(1, 60, 70, struct.pack(">H", 0) + short(queue) + b"\x01")
+got, _ = method({(60, 71), (60, 72)})
+if got == (60, 72):
+    sys.exit("AMQP: the queue was empty")
+kind, _, header = frame()
+size = struct.unpack(">Q", header[4:12])[0]
+data = b""
+while len(data) < size:
+    data += frame()[2]
+send(1, 50, 40, struct.pack(">H", 0) + short(queue) + b"\x00")
+method({(50, 41)})
+send(0, 10, 50, struct.pack(">H", 200) + short("kbz verify") + struct.pack(">HH", 0, 0))
+method({(10, 51)})
+if data != body:
+    sys.exit(f"AMQP: published {body!r}, read back {data!r}")
+print(f"published with a confirm and read back {body.decode()} through {host}")
+PY
     echo "::endpoint rabbitmq-amqp $vip:5672"
 fi
 echo "::endpoint postgres-primary $vip:5432"

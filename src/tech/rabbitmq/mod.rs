@@ -1,10 +1,11 @@
 //! RabbitMQ with quorum queues. Each member's node says, through its management API, how it
 //! sees every node and queue, and through its Prometheus endpoint its own quorum queue
 //! members' Raft terms (`reader`, parsed in `api`); `status` makes the members' views one
-//! status with doctor's rules.
+//! status, with `doctor`'s rules.
 
 pub mod api;
 pub mod client;
+mod doctor;
 pub mod reader;
 pub mod status;
 pub mod workload;

@@ -547,7 +547,8 @@ pub fn verdict(r: &RunReport) -> String {
             m.split_brain.len()
         ));
     }
-    if r.heal_ms.is_some() && m.reintegration_ms.is_none() {
+    // Only for a run that waited for it: a cancelled one stopped waiting.
+    if r.heal_ms.is_some() && m.reintegration_ms.is_none() && r.error.is_none() {
         // What the cluster says of it after, when it says something (RabbitMQ leaves a node
         // frozen past net_ticktime a partition of its own under pause_minority).
         let why = r.after.as_ref().and_then(|a| {

@@ -196,13 +196,26 @@ fn status_and_doctor_on_the_real_rabbitmq() {
             "{fault}: confirmed messages lost:\n{out}"
         );
         assert!(r["heal_ms"].is_number(), "{fault}: not healed:\n{out}");
-        // The fault stays 10 s after the new leader (the registry's settle for RabbitMQ):
-        // healed earlier, inside the window where only one side had declared the other
-        // down, a cut or a freeze leaves a partition pause_minority never ends.
-        assert!(
-            m["reintegration_ms"].is_number(),
-            "{fault}: the old leader never caught up:\n{out}"
-        );
+        // The fault stays 10 s after the new leader (the registry's settle for RabbitMQ), past
+        // both sides' net_ticktime: a cut then always ends with the cut node paused and
+        // rejoining. A node frozen that long comes back, in some runs, a partition of its own
+        // (measured: 1 of 3 recent freezes), which pause_minority does not end (only autoheal
+        // acts on a partition found after it is over): the run and doctor must say so, and
+        // a restart (doctor's fix) ends it.
+        let old = &before.0;
+        if fault == "freeze" && m["reintegration_ms"].is_null() {
+            let verdict = r["verdict"].as_str().unwrap();
+            let want =
+                format!("{old} NOT FOLLOWING AGAIN after the heal: {old} was partitioned from");
+            assert!(verdict.contains(&want), "{verdict}\n{out}");
+            eprintln!("rabbitmq freeze: {old} came back partitioned; restarting it");
+            on(old, "systemctl restart rabbitmq-server");
+        } else {
+            assert!(
+                m["reintegration_ms"].is_number(),
+                "{fault}: the old leader never caught up:\n{out}"
+            );
+        }
         assert!(r["read_back_from"].is_string(), "{fault}: no drain:\n{out}");
         let after = leader_and_term();
         assert!(

@@ -16,6 +16,14 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// A line for the person watching: stdout, or stderr under `--json` (stdout then holds the
+/// JSON document alone).
+macro_rules! human {
+    ($json:expr, $($t:tt)*) => {
+        if $json { eprintln!($($t)*) } else { outln!($($t)*) }
+    };
+}
+
 #[derive(Debug, clap::Args)]
 pub struct Args {
     pub cluster: String,
@@ -72,9 +80,10 @@ pub fn failover(global: &Global, args: Args) -> Result<ExitCode> {
         .block_on(heal_pending(&ctx.pool, &ctx.fleet, &paths))
         .map_err(|e| eyre!(e))?
     {
-        outln!("{line}");
+        human!(args.json, "{line}");
     }
-    outln!(
+    human!(
+        args.json,
         "failover test on {} (ENV {}): {} the {}, {} run(s), the fault held at most {} s",
         args.cluster,
         ctx.fleet.env,
@@ -86,7 +95,7 @@ pub fn failover(global: &Global, args: Args) -> Result<ExitCode> {
         args.duration
     );
     if !args.yes && !remote::confirmed(&ctx.fleet.env)? {
-        outln!("not started");
+        human!(args.json, "not started");
         return Ok(ExitCode::from(1));
     }
     let spec = Spec {
@@ -123,11 +132,15 @@ pub fn failover(global: &Global, args: Args) -> Result<ExitCode> {
         for i in 1..=args.runs {
             let id = format!("{series}-{i}");
             let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+            let json = args.json;
             let printer = tokio::spawn(async move {
                 while let Some(ev) = rx.recv().await {
                     match ev {
-                        Progress::Event(e) => outln!("  {:7.2} s  {}", e.at_ms / 1000.0, e.what),
-                        Progress::Op(o) if o.outcome != Outcome::Ok && !args.json => outln!(
+                        Progress::Event(e) => {
+                            human!(json, "  {:7.2} s  {}", e.at_ms / 1000.0, e.what)
+                        }
+                        Progress::Op(o) if o.outcome != Outcome::Ok => human!(
+                            json,
                             "  {:7.2} s    write {} {:?}: {}",
                             o.end_ms / 1000.0,
                             o.id,
@@ -138,10 +151,10 @@ pub fn failover(global: &Global, args: Args) -> Result<ExitCode> {
                     }
                 }
             });
-            outln!("── run {i}/{} ({id})", args.runs);
+            human!(args.json, "── run {i}/{} ({id})", args.runs);
             let r = run(&ctx, &spec, &id, tx, cancel_rx.clone()).await;
             let _ = printer.await;
-            outln!("  verdict: {}", r.verdict);
+            human!(args.json, "  verdict: {}", r.verdict);
             let stop = cancel_rx.borrow().is_some() || !r.completed;
             reports.push(r);
             if stop {
@@ -168,7 +181,8 @@ pub fn failover(global: &Global, args: Args) -> Result<ExitCode> {
         .iter()
         .map(|p| p.display().to_string())
         .collect();
-    outln!(
+    human!(
+        args.json,
         "report: {} (and {}, {})",
         written.markdown.display(),
         written.json.display(),
@@ -178,7 +192,8 @@ pub fn failover(global: &Global, args: Args) -> Result<ExitCode> {
         .iter()
         .any(|r| !r.completed || r.measures.new_leader.is_none());
     if failed {
-        outln!(
+        human!(
+            args.json,
             "{}",
             p.bad("some run did not fail over, or stopped early (see the verdicts)")
         );

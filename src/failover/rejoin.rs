@@ -3,6 +3,41 @@
 //! it waits for pg_rewind), and what it took (pg_rewind, a full clone, or neither).
 
 use super::run::Ctx;
+use crate::ssh::quote::quote;
+use std::time::{Duration, Instant};
+
+/// How long a stuck state must hold after the heal before the run restarts the member: the
+/// service's own recovery (RabbitMQ pausing the minority and starting it again) takes a few
+/// seconds, and a restart must not race it.
+const STUCK_FOR: Duration = Duration::from_secs(15);
+
+/// Whether the healed member stays where only a restart brings it back (the registry's
+/// `stuck`), seen on every status after the heal.
+#[derive(Default)]
+pub struct Unstick {
+    since: Option<Instant>,
+    /// Why the run restarted the member, once it did.
+    pub restarted: Option<String>,
+}
+
+impl Unstick {
+    /// Why to restart now: the member has been stuck for STUCK_FOR without a break, and was
+    /// not restarted yet (once only: a second restart would hide what the first did not fix).
+    pub fn due(&mut self, why: Option<String>) -> Option<String> {
+        let Some(why) = why else {
+            self.since = None;
+            return None;
+        };
+        let since = *self.since.get_or_insert_with(Instant::now);
+        (self.restarted.is_none() && since.elapsed() >= STUCK_FOR).then_some(why)
+    }
+}
+
+/// Restarts `unit` on `host` without waiting for it to start (the run watches it come back).
+pub async fn restart(ctx: &Ctx, host: &str, unit: &str) -> Result<(), String> {
+    let cmd = format!("systemctl restart --no-block {}", quote(unit));
+    super::ledger::run_remote(&ctx.pool, &ctx.fleet, host, &cmd).await
+}
 
 /// A command's stdout on a host, or None (a check that could not run says nothing).
 async fn output(ctx: &Ctx, host: &str, cmd: String) -> Option<String> {

@@ -152,7 +152,11 @@ pub fn markdown(runs: &[RunReport], command: &str) -> String {
             ),
             (
                 "old leader rejoined by",
-                r.rejoined_by.clone().unwrap_or_else(|| "—".into()),
+                match (&r.rejoined_by, &r.restarted) {
+                    (_, Some(why)) => format!("a restart by kbz (it stayed {why})"),
+                    (Some(how), None) => how.clone(),
+                    (None, None) => "—".into(),
+                },
             ),
             (
                 "read back from",
@@ -311,6 +315,7 @@ mod tests {
             },
             read_back_from: Some("redis-02".into()),
             rejoined_by: None,
+            restarted: None,
             verdict: "failed over from redis-01 to redis-02 in 4.4 s; <ok>".into(),
             error: None,
             ops: vec![

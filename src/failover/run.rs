@@ -98,6 +98,9 @@ pub struct RunReport {
     pub read_back_from: Option<String>,
     /// How the old leader caught up (PostgreSQL: pg_rewind, a full clone, or neither).
     pub rejoined_by: Option<String>,
+    /// Why the run restarted the old leader's service after the heal (it stayed where only a
+    /// restart ends it, as the registry's `stuck` says).
+    pub restarted: Option<String>,
     pub verdict: String,
     /// Why the run stopped early, if it did.
     pub error: Option<String>,
@@ -187,6 +190,7 @@ pub async fn run(
         measures: Measures::default(),
         read_back_from: None,
         rejoined_by: None,
+        restarted: None,
         verdict: String::new(),
         error: None,
         ops: Vec::new(),
@@ -319,6 +323,8 @@ async fn body(
     let mut rejoined: Option<Instant> = None;
     let mut last_leader = Some(old_leader.clone());
     let (mut streaming, mut last_check) = (false, None::<Instant>);
+    let mut unstick = rejoin::Unstick::default();
+    let mut restarted: Option<Instant> = None;
     let mut outcome: Result<(), String> = Ok(());
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     loop {
@@ -366,6 +372,17 @@ async fn body(
                             live.say(format!("{target} {} again", if leads { "leads" } else { "follows" }));
                         }
                     }
+                    if healed.is_some() && rejoined.is_none()
+                        && let (Some(stuck), Some(unit)) = (tech.stuck, tech.unit)
+                        && let Some(why) = unstick.due(stuck(s, &target))
+                    {
+                        live.say(format!("{target} is still {why} after the heal, which only a restart ends: restarting {unit} there"));
+                        unstick.restarted = Some(why);
+                        restarted = Some(Instant::now());
+                        if let Err(e) = rejoin::restart(ctx, &target, unit).await {
+                            live.say(format!("the restart failed: {e}"));
+                        }
+                    }
                     let _ = live.tx.send(Progress::Sample(smp.clone()));
                     // Only changes are kept: the measures look for the first of each, and a
                     // 10-run report stays small.
@@ -411,7 +428,8 @@ async fn body(
                     }
                 } else if let Some(h) = healed {
                     let done = rejoined.is_some_and(|r| now - r >= Duration::from_secs(2));
-                    if done || now - h >= REJOIN {
+                    // A restart gives the member the whole window again.
+                    if done || now - restarted.unwrap_or(h) >= REJOIN {
                         if rejoined.is_none() {
                             live.say(format!("{target} did not follow again within {} s", REJOIN.as_secs()));
                         }
@@ -433,6 +451,7 @@ async fn body(
     for p in probes {
         p.abort();
     }
+    report.restarted = unstick.restarted;
     if tech.rejoin == Rejoin::Streams && rejoined.is_some() {
         let since = injected.map_or(120, |i| i.elapsed().as_secs() + 5);
         report.rejoined_by = rejoin::path(ctx, &target, since).await;
@@ -545,6 +564,16 @@ pub fn verdict(r: &RunReport) -> String {
         parts.push(format!(
             "SPLIT BRAIN: {} writes acknowledged by {target} after the new leader was elected",
             m.split_brain.len()
+        ));
+    }
+    if let Some(why) = &r.restarted {
+        parts.push(format!(
+            "{target} stayed {why} after the heal: kbz restarted it{}",
+            if m.reintegration_ms.is_some() {
+                ", then it followed again"
+            } else {
+                ""
+            }
         ));
     }
     // Only for a run that waited for it: a cancelled one stopped waiting.

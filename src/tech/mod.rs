@@ -117,6 +117,10 @@ pub struct Tech {
     /// 1.25 x net_ticktime after a cut; healed inside that window, a cut leaves a partition
     /// that pause_minority never ends).
     pub settle: Duration,
+    /// After the heal: why the healed member is where only a restart of its unit brings it
+    /// back (RabbitMQ: a partition found after it healed, which pause_minority never ends),
+    /// or None. A failover run restarts that unit on the host it faulted, and says so.
+    pub stuck: Option<fn(&ClusterStatus, &str) -> Option<String>>,
 }
 
 const fn tech(id: Technology) -> Tech {
@@ -134,6 +138,7 @@ const fn tech(id: Technology) -> Tech {
         rejoin: Rejoin::Named,
         balanced: Balanced::ToLeader,
         settle: Duration::from_secs(3),
+        stuck: None,
     }
 }
 
@@ -195,6 +200,7 @@ pub const REGISTRY: [Tech; 9] = [
         // net_ticktime 10 s (module 5): every node has declared the cut one down 12.5 s
         // after the cut at the latest, and a new leader shows 4-9 s after it.
         settle: Duration::from_secs(10),
+        stuck: Some(rabbitmq::stuck),
         ..tech(Technology::Rabbitmq)
     },
     tech(Technology::Galera),

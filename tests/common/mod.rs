@@ -68,12 +68,15 @@ pub fn kbz_spawn_with(config: &std::path::Path, args: &[&str]) -> std::process::
 }
 
 /// Runs kbz with the tests' state dir; stdout and stderr captured. A kbz that has not ended
-/// after 3 minutes is killed and fails the test (a hang must not stall the suite).
+/// in time (3 minutes; 7 for an install or a cleanup, whose modules may legitimately wait on
+/// each other on a loaded machine) is killed and fails the test with what it printed (a hang
+/// must not stall the suite, and must say where it hung).
 pub fn kbz(args: &[&str]) -> Output {
     wait_output(kbz_spawn(args), args)
 }
 
-/// Waits for a spawned kbz (3 minutes at most, then kills it and fails).
+/// Waits for a spawned kbz (3 minutes at most, 7 for an install or a cleanup, then kills it
+/// and fails with the end of its output).
 pub fn wait_output(mut child: std::process::Child, args: &[&str]) -> Output {
     use std::io::Read;
     let mut out = child.stdout.take().expect("stdout");
@@ -88,7 +91,12 @@ pub fn wait_output(mut child: std::process::Child, args: &[&str]) -> Output {
         let _ = err.read_to_end(&mut e);
         e
     });
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
+    let limit = if args.iter().any(|a| *a == "install" || *a == "cleanup") {
+        420
+    } else {
+        180
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(limit);
     let status = loop {
         if let Some(st) = child.try_wait().expect("wait kbz") {
             break st;
@@ -96,7 +104,16 @@ pub fn wait_output(mut child: std::process::Child, args: &[&str]) -> Output {
         if std::time::Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("kbz {args:?} did not finish within 180 s");
+            let tail = |b: Vec<u8>| {
+                let text = String::from_utf8_lossy(&b).into_owned();
+                let lines: Vec<&str> = text.lines().collect();
+                lines[lines.len().saturating_sub(40)..].join("\n")
+            };
+            panic!(
+                "kbz {args:?} did not finish within {limit} s; its last output:\n{}\n{}",
+                tail(reader.join().unwrap_or_default()),
+                tail(err_reader.join().unwrap_or_default())
+            );
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     };

@@ -8,6 +8,27 @@ use super::status::Rafts;
 use crate::probe::{ClusterStatus, Severity, Warning};
 use crate::watch::{Readings, section};
 
+const PARTITIONED: &str = " was partitioned from ";
+
+/// The partition a node or its peers still record with `host` on the other side, in words
+/// ("partitioned from queue-01"): RabbitMQ's pause_minority never ends one found after it
+/// healed (a node frozen past net_ticktime), a restart of the node does.
+pub fn stuck(s: &ClusterStatus, host: &str) -> Option<String> {
+    s.warnings
+        .iter()
+        .filter(|w| w.severity == Severity::Critical)
+        .filter_map(|w| w.what.split_once(PARTITIONED))
+        .find_map(|(node, from)| {
+            let from: Vec<&str> = from.split(", ").collect();
+            if node == host {
+                Some(format!("partitioned from {}", from.join(", ")))
+            } else {
+                from.contains(&host)
+                    .then(|| format!("partitioned from {node}"))
+            }
+        })
+}
+
 pub(super) fn node_warnings(nodes: &[Node]) -> Vec<Warning> {
     let mut out = Vec::new();
     for n in nodes {
@@ -16,7 +37,7 @@ pub(super) fn node_warnings(nodes: &[Node]) -> Vec<Warning> {
             let from: Vec<&str> = n.partitions.iter().map(|p| host_of(p)).collect();
             out.push(Warning {
                 severity: Severity::Critical,
-                what: format!("{h} was partitioned from {}", from.join(", ")),
+                what: format!("{h}{PARTITIONED}{}", from.join(", ")),
                 why: "the nodes run as separate clusters until restarted; what classic queues took on the side dropped is lost with the restart. pause_minority ends no partition that healed before it paused the minority (a node frozen, or a cut shorter than net_ticktime on one side): only autoheal acts on those".into(),
                 fix: format!("restart the nodes of the side to drop (the smaller), one at a time: `systemctl restart rabbitmq-server` on {h} or on its peers"),
             });

@@ -10,6 +10,8 @@ pub mod reader;
 pub mod status;
 pub mod workload;
 
+pub use doctor::stuck;
+
 use super::Watching;
 use crate::inventory::{Cluster, Fleet};
 use crate::ssh::quote::quote;

@@ -567,5 +567,16 @@ mod tests {
             "{:?}",
             whats(&s)
         );
+        // A failover run restarts the thawed node only for that: each side names the other.
+        assert_eq!(
+            super::super::stuck(&s, "queue-02").as_deref(),
+            Some("partitioned from queue-01, queue-03")
+        );
+        assert_eq!(
+            super::super::stuck(&s, "queue-01").as_deref(),
+            Some("partitioned from queue-02")
+        );
+        let healthy = run(vec![(0, Ok(member("healthy", "follower", "healthy", &c)))]);
+        assert_eq!(super::super::stuck(&healthy, "queue-02"), None);
     }
 }

@@ -45,6 +45,18 @@ running() {
         python3 -c 'import json,sys; print(len(json.load(sys.stdin)["running_nodes"]))'
 }
 all_running() { [ "$(running)" = "$members" ]; }
+# The member before this one in the inventory: joiners go one at a time, in that order (two
+# nodes resetting and joining at once race on the cluster's schema; a node that starts while
+# the other resets can wait minutes for its tables).
+before=$seed
+for m in $KBZ_MEMBERS; do
+    [ "${m%%=*}" = "$KBZ_HOST" ] && break
+    before=rabbit@${m%%=*}
+done
+joined() { # node: running in the seed's cluster
+    rabbitmqctl -q -n "$seed" cluster_status --formatter json 2>/dev/null |
+        python3 -c 'import json,sys; sys.exit(sys.argv[1] not in json.load(sys.stdin)["running_nodes"])' "$1"
+}
 
 echo "::step packages"
 if ! dpkg -s rabbitmq-server >/dev/null 2>&1; then
@@ -131,6 +143,7 @@ elif nodes | grep -qx "$seed"; then
     echo "already clustered with $seed"
 else
     wait_for 180 "the seed $seed to run" rabbitmq-diagnostics -q -n "$seed" check_running
+    [ "$before" = "$seed" ] || wait_for 300 "$before to join first" joined "$before"
     rabbitmqctl -q stop_app >/dev/null
     rabbitmqctl -q reset >/dev/null
     rabbitmqctl -q join_cluster "$seed" >/dev/null

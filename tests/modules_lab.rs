@@ -139,7 +139,7 @@ fn install_from_2_is_healthy_idempotent_and_reinstallable() {
     let start = Instant::now();
     let out = kbz_ok(&["--lab", "install", "--from", "2", "--yes"]);
     eprintln!(
-        "full install (modules 2, 3, 4, 5, 8) took {:?}",
+        "full install (modules 2, 3, 4, 5, 7, 8) took {:?}",
         start.elapsed()
     );
     assert!(out.contains(": ok in"), "{out}");

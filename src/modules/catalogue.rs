@@ -154,6 +154,7 @@ const BUILTIN: &[(&str, &str, &str, &str, &str)] = &[
     builtin!("03-postgres"),
     builtin!("04-redis"),
     builtin!("05-rabbitmq"),
+    builtin!("07-galera"),
     builtin!("08-lb"),
 ];
 
@@ -236,7 +237,7 @@ mod tests {
     fn builtin_catalogue_parses_in_order() {
         let c = Catalogue::load(None).unwrap();
         let numbers: Vec<u32> = c.modules.iter().map(Module::number).collect();
-        assert_eq!(numbers, [2, 3, 4, 5, 8]);
+        assert_eq!(numbers, [2, 3, 4, 5, 7, 8]);
         assert!(
             c.get(4)
                 .unwrap()

@@ -277,7 +277,7 @@ mod tests {
             [("haproxy_vip".to_string(), "10.0.0.10/24".to_string())].into();
         let p = plan(&c, &f, &vars, Selection::From(2), true, false).unwrap();
         let numbers: Vec<u32> = p.modules.iter().map(|m| m.number).collect();
-        assert_eq!(numbers, [2, 3, 4, 5, 8]);
+        assert_eq!(numbers, [2, 3, 4, 5, 7, 8]);
         assert_eq!(
             p.modules[2].phases,
             [Phase::Cleanup, Phase::Install, Phase::Verify]

@@ -7,6 +7,7 @@
 //! `WATCHING`), fixtures captured from the real service, one line in `REGISTRY`, and its
 //! module under `assets/modules/` (see docs/watching.md, "What a new technology touches").
 
+pub mod galera;
 pub mod haproxy;
 pub mod patroni;
 pub mod postgres;
@@ -203,7 +204,16 @@ pub const REGISTRY: [Tech; 9] = [
         stuck: Some(rabbitmq::stuck),
         ..tech(Technology::Rabbitmq)
     },
-    tech(Technology::Galera),
+    Tech {
+        watch: Some(galera::WATCHING),
+        epoch: galera::EPOCH,
+        unit: Some("mariadb"),
+        names: &["galera", "mysql", "maria"],
+        protocol: Some("mysql"),
+        endpoint: Some(galera::client::check),
+        secret: Some("galera_password"),
+        ..tech(Technology::Galera)
+    },
     tech(Technology::Proxysql),
     Tech {
         watch: Some(haproxy::WATCHING),

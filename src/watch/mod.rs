@@ -7,6 +7,7 @@
 pub mod dial;
 pub mod follow;
 pub mod http;
+pub mod mysql;
 pub mod resp;
 pub mod shell;
 #[cfg(test)]

@@ -22,6 +22,7 @@ members_of() {
 pg=$(members_of patroni)
 redis=$(members_of redis)
 rabbit=$(members_of rabbitmq)
+galera=$(members_of galera)
 rabbit_auth=$(printf '%s' "kbz-monitor:${KBZ_SECRET_RABBITMQ_MONITOR_PASSWORD:-}" | base64 -w0)
 
 echo "::step haproxy"
@@ -108,13 +109,38 @@ listen rabbitmq_amqp
 CONF
         for m in $rabbit; do echo "    server ${m%%=*} ${m#*=}:5672 check port 15672"; done
     fi
+    if [ -n "$galera" ]; then
+        cat <<CONF
+
+# MySQL to one Galera writer at a time (the others are backups, in inventory order): two
+# writers would fail each other's transactions at certification. Health from each node's
+# :9200 endpoint (module 7), which says 200 only when Synced and in the Primary component:
+# HAProxy's mysql-check only sees that the server answers a handshake, which a non-Primary
+# node (that refuses every query) does too. When the writer comes back, the backup's clients
+# are cut, so that there is still one writer.
+listen galera_writer
+    bind *:3306
+    mode tcp
+    timeout client 3h
+    timeout server 3h
+    option httpchk
+    http-check send meth GET uri /
+    http-check expect status 200
+    default-server inter 1s fall 2 rise 2 on-marked-down shutdown-sessions on-marked-up shutdown-backup-sessions
+CONF
+        backup=""
+        for m in $galera; do
+            echo "    server ${m%%=*} ${m#*=}:3306 check port 9200$backup"
+            backup=" backup"
+        done
+    fi
 } >"$tmp"
 haproxy -c -q -f "$tmp"
 if ! cmp -s "$tmp" /etc/haproxy/haproxy.cfg || ! systemctl is-active -q haproxy; then
     install -o root -g haproxy -m 0640 "$tmp" /etc/haproxy/haproxy.cfg
     systemctl enable -q haproxy
     systemctl restart haproxy
-    echo "haproxy (re)started: postgres -> $(echo $pg | wc -w) server(s), redis -> $(echo $redis | wc -w) server(s), rabbitmq -> $(echo $rabbit | wc -w) server(s)"
+    echo "haproxy (re)started: postgres -> $(echo $pg | wc -w) server(s), redis -> $(echo $redis | wc -w) server(s), rabbitmq -> $(echo $rabbit | wc -w) server(s), galera -> $(echo $galera | wc -w) server(s)"
 else
     echo "haproxy already running with this config"
 fi

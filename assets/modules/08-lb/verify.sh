@@ -31,6 +31,14 @@ if [ "$rabbit" != 0 ]; then
         { echo "rabbitmq_amqp: want all $rabbit nodes UP, have: $(up_in rabbitmq_amqp | tr '\n' ' ')" >&2; exit 1; }
     echo "rabbitmq_amqp -> $(up_in rabbitmq_amqp | tr '\n' ' ')"
 fi
+galera=$(for c in $KBZ_CLUSTERS; do [ "$(echo "$c" | cut -d: -f2)" != galera ] || echo "$c" | cut -d: -f3 | tr ',' ' '; done)
+if [ -n "$galera" ]; then
+    n=$(echo $galera | wc -w)
+    for _ in $(seq 30); do [ "$(up_in galera_writer | wc -l)" = "$n" ] && break; sleep 0.5; done
+    [ "$(up_in galera_writer | wc -l)" = "$n" ] ||
+        { echo "galera_writer: want all $n nodes UP (one writer, the others backups), have: $(up_in galera_writer | tr '\n' ' ')" >&2; exit 1; }
+    echo "galera_writer -> $(up_in galera_writer | tr '\n' ' ')"
+fi
 
 echo "::step floating address"
 for _ in $(seq 20); do
@@ -171,6 +179,20 @@ if data != body:
 print(f"published with a confirm and read back {body.decode()} through {host}")
 PY
     echo "::endpoint rabbitmq-amqp $vip:5672"
+fi
+if [ -n "$galera" ]; then
+    # A row written through the address, read on every member; the node that took it is the
+    # writer.
+    my() { MYSQL_PWD=$KBZ_SECRET_GALERA_PASSWORD mariadb -u kbz --batch --skip-column-names "$@"; }
+    id=$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
+    writer=$(my -h "$vip" -e "INSERT INTO kbz.verify (id, node) VALUES ('$id', @@hostname); SELECT @@hostname")
+    for m in $galera; do
+        got=$(my -h "${m#*=}" -e "SELECT node FROM kbz.verify WHERE id = '$id'")
+        [ "$got" = "$writer" ] || { echo "galera: ${m%%=*} does not have row $id written through $vip" >&2; exit 1; }
+    done
+    my -h "$vip" -e "DELETE FROM kbz.verify WHERE id = '$id'"
+    echo "galera write through $vip reached $writer, read on every member"
+    echo "::endpoint galera-writer $vip:3306"
 fi
 echo "::endpoint postgres-primary $vip:5432"
 echo "::endpoint redis-master $vip:6379"

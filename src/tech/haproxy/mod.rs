@@ -35,6 +35,8 @@ pub struct Server {
     pub name: String,
     /// UP, DOWN, MAINT, "DOWN 1/2"...
     pub status: String,
+    /// A backup server: it takes traffic only while no active server is up.
+    pub backup: bool,
 }
 
 impl Server {
@@ -57,6 +59,7 @@ pub fn parse(csv: &str) -> Result<BTreeMap<String, Vec<Server>>, String> {
             .ok_or_else(|| format!("show stat: no {name} column"))
     };
     let (px, sv, st) = (col("pxname")?, col("svname")?, col("status")?);
+    let bck = col("bck").ok();
     let mut out: BTreeMap<String, Vec<Server>> = BTreeMap::new();
     for line in lines.filter(|l| !l.is_empty()) {
         let f: Vec<&str> = line.split(',').collect();
@@ -69,9 +72,21 @@ pub fn parse(csv: &str) -> Result<BTreeMap<String, Vec<Server>>, String> {
         out.entry(p.to_string()).or_default().push(Server {
             name: s.to_string(),
             status: status.to_string(),
+            backup: bck.and_then(|b| f.get(b)).is_some_and(|b| *b == "1"),
         });
     }
     Ok(out)
+}
+
+/// The servers a backend sends traffic to: its active servers that are up, else its first
+/// backup that is up (HAProxy without `option allbackups`, as module 8 writes it).
+pub fn routed(servers: &[Server]) -> Vec<&Server> {
+    let active: Vec<&Server> = servers.iter().filter(|s| s.up() && !s.backup).collect();
+    if active.is_empty() {
+        servers.iter().filter(|s| s.up()).take(1).collect()
+    } else {
+        active
+    }
 }
 
 /// Whether `addresses` (`ip -o -4 addr show`, or one address a line) has `vip`.
@@ -154,11 +169,7 @@ fn status(r: Readings<'_>) -> Result<ClusterStatus, String> {
         }
     }
     for (name, servers) in backends.iter().flatten() {
-        let up: Vec<&str> = servers
-            .iter()
-            .filter(|s| s.up())
-            .map(|s| s.name.as_str())
-            .collect();
+        let up: Vec<&str> = routed(servers).iter().map(|s| s.name.as_str()).collect();
         if up.is_empty() {
             warnings.push(Warning {
                 severity: Severity::Critical,
@@ -166,7 +177,9 @@ fn status(r: Readings<'_>) -> Result<ClusterStatus, String> {
                 why: "its endpoint refuses every client".into(),
                 fix: "check the service behind it (and its health check)".into(),
             });
-        } else if up.len() > 1 && (name.contains("primary") || name.contains("master")) {
+        } else if up.len() > 1
+            && (name.contains("primary") || name.contains("master") || name.contains("writer"))
+        {
             warnings.push(Warning {
                 severity: Severity::Critical,
                 what: format!(
@@ -192,8 +205,8 @@ fn status(r: Readings<'_>) -> Result<ClusterStatus, String> {
             .iter()
             .flatten()
             .map(|(b, servers)| {
-                let up = servers.iter().filter(|s| s.up()).map(|s| s.name.clone());
-                (b.clone(), up.collect())
+                let to = routed(servers).iter().map(|s| s.name.clone()).collect();
+                (b.clone(), to)
             })
             .collect(),
         groups: Vec::new(),

@@ -1,0 +1,219 @@
+//! The Galera cluster from its members' own words. There is no leader in multi-master
+//! Galera: the grid's leader is the writer, the member module 8's HAProxy sends writes to
+//! (the first member in inventory order that is Synced in the Primary component: the others
+//! are its backups, in that order). The epoch is the Primary component's conf_id; its
+//! quorum is its members against a majority of its view.
+
+use super::doctor;
+use crate::inventory::Technology;
+use crate::probe::{ClusterStatus, Member, Quorum};
+use crate::watch::{Readings, failure, section};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// `name<TAB>value` lines, as `mariadb --batch --skip-column-names` prints SHOW STATUS.
+pub fn pairs(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter_map(|l| l.split_once('\t'))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// What module 7's health endpoint says of a member whose MariaDB does not answer.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct Grastate {
+    pub uuid: Option<String>,
+    pub seqno: Option<i64>,
+    pub safe_to_bootstrap: Option<u8>,
+    /// The position `--wsrep-recover` found (module 7 runs it after a crash).
+    pub recovered: Option<i64>,
+    #[serde(default)]
+    pub running: bool,
+}
+
+/// One member as it says it is.
+#[derive(Debug, Clone, Default)]
+pub struct Node {
+    pub host: String,
+    /// Its wsrep status; None when MariaDB did not answer.
+    pub wsrep: Option<BTreeMap<String, String>>,
+    pub variables: BTreeMap<String, String>,
+    pub grastate: Option<Grastate>,
+    /// Why it did not answer.
+    pub error: Option<String>,
+}
+
+impl Node {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.wsrep.as_ref()?.get(name).map(String::as_str)
+    }
+
+    fn num(&self, name: &str) -> Option<u64> {
+        self.get(name)?.parse().ok()
+    }
+
+    pub fn primary(&self) -> bool {
+        self.get("wsrep_cluster_status") == Some("Primary")
+    }
+
+    pub fn state(&self) -> &str {
+        self.get("wsrep_local_state_comment").unwrap_or("?")
+    }
+
+    pub fn synced(&self) -> bool {
+        self.primary() && self.state() == "Synced" && self.get("wsrep_ready") == Some("ON")
+    }
+
+    pub fn conf_id(&self) -> Option<u64> {
+        self.num("wsrep_cluster_conf_id")
+    }
+
+    pub fn size(&self) -> Option<u64> {
+        self.num("wsrep_cluster_size")
+    }
+
+    pub fn last_committed(&self) -> Option<u64> {
+        self.num("wsrep_last_committed")
+    }
+
+    /// Which component it is in: Primary ones by state uuid and view.
+    fn component(&self) -> Option<(String, u64)> {
+        self.primary().then(|| {
+            (
+                self.get("wsrep_cluster_state_uuid")
+                    .unwrap_or("")
+                    .to_string(),
+                self.conf_id().unwrap_or(0),
+            )
+        })
+    }
+}
+
+/// Each member's reading, in inventory order.
+pub fn nodes(r: &Readings<'_>) -> Vec<Node> {
+    r.cluster
+        .hosts
+        .iter()
+        .map(|h| {
+            let mut n = Node {
+                host: h.clone(),
+                ..Node::default()
+            };
+            match r.readings.iter().find(|(on, _)| on == h).map(|(_, s)| s) {
+                None => n.error = Some("no answer".into()),
+                Some(Err(e)) => n.error = Some(e.clone()),
+                Some(Ok(s)) => match section(s, 0) {
+                    Some(t) if !t.starts_with("ERROR ") => {
+                        n.wsrep = Some(pairs(t));
+                        n.variables = section(s, 1).map(pairs).unwrap_or_default();
+                    }
+                    other => {
+                        n.error = Some(other.map_or(failure(s, 0), |t| t).to_string());
+                        n.grastate = section(s, 2).and_then(|g| serde_json::from_str(g).ok());
+                    }
+                },
+            }
+            n
+        })
+        .collect()
+}
+
+/// The Primary component most members are in (the highest view on a tie): its (uuid,
+/// conf_id) and members.
+pub fn main_component(nodes: &[Node]) -> Option<((String, u64), Vec<&Node>)> {
+    let mut by: BTreeMap<(String, u64), Vec<&Node>> = BTreeMap::new();
+    for n in nodes {
+        if let Some(c) = n.component() {
+            by.entry(c).or_default().push(n);
+        }
+    }
+    by.into_iter()
+        .max_by_key(|(c, members)| (members.len(), c.1))
+}
+
+pub fn status(r: Readings<'_>) -> Result<ClusterStatus, String> {
+    let nodes = nodes(&r);
+    if nodes
+        .iter()
+        .all(|n| n.wsrep.is_none() && n.grastate.is_none())
+    {
+        let why: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("{}: {}", n.host, n.error.as_deref().unwrap_or("?")))
+            .collect();
+        return Err(format!("no member answers: {}", why.join("; ")));
+    }
+    let main = main_component(&nodes);
+    let in_main = |n: &Node| {
+        main.as_ref()
+            .is_some_and(|(c, _)| n.component().as_ref() == Some(c))
+    };
+    let writer = nodes
+        .iter()
+        .find(|n| n.synced() && in_main(n))
+        .map(|n| n.host.clone());
+    let newest = nodes
+        .iter()
+        .filter(|n| in_main(n))
+        .filter_map(Node::last_committed)
+        .max();
+    let members = nodes
+        .iter()
+        .map(|n| Member {
+            host: n.host.clone(),
+            role: if writer.as_deref() == Some(n.host.as_str()) {
+                "writer".into()
+            } else {
+                "member".into()
+            },
+            state: match (&n.wsrep, &n.error) {
+                (Some(_), _) if !n.primary() => format!(
+                    "{}, {}",
+                    n.state(),
+                    n.get("wsrep_cluster_status").unwrap_or("?")
+                ),
+                (Some(_), _) if !in_main(n) => format!("{}, another component", n.state()),
+                (Some(_), _) => n.state().to_string(),
+                (None, _) if n.grastate.is_some() => "stopped".into(),
+                (None, e) => format!("down: {}", e.as_deref().unwrap_or("no answer")),
+            },
+            up: in_main(n),
+            lag: newest
+                .zip(n.last_committed())
+                .filter(|_| in_main(n))
+                .map(|(a, b)| a.saturating_sub(b)),
+            epoch: n.conf_id(),
+        })
+        .collect();
+    let quorum = match &main {
+        Some((_, m)) => {
+            let view = m
+                .iter()
+                .filter_map(|n| n.size())
+                .max()
+                .unwrap_or(m.len() as u64) as usize;
+            Quorum {
+                members: view,
+                up: m.len(),
+                needed: view / 2 + 1,
+            }
+        }
+        None => Quorum {
+            members: nodes.len(),
+            up: 0,
+            needed: nodes.len() / 2 + 1,
+        },
+    };
+    Ok(ClusterStatus {
+        cluster: r.cluster.name.clone(),
+        technology: Technology::Galera,
+        members,
+        leader: writer,
+        epoch_name: super::EPOCH,
+        epoch: main.as_ref().map(|((_, id), _)| *id),
+        quorum: Some(quorum),
+        warnings: doctor::warnings(&nodes, main.as_ref().map(|(c, _)| c)),
+        routes: BTreeMap::new(),
+        groups: Vec::new(),
+    })
+}

@@ -128,10 +128,13 @@ fn sample(s: &ClusterStatus, target: &str, at_ms: f64) -> Sample {
                 // leader committed (in Raft entries; the two are read a moment apart, so a
                 // few writes of the running workload's may separate them).
                 "member" => m.lag.is_some_and(|l| l <= 20),
+                // A Galera member HAProxy sends writes to again (the first Synced one in
+                // inventory order: the old writer, back).
+                "writer" => true,
                 _ => false,
             };
             m.up && caught_up
-                && matches!(m.state.as_str(), "streaming" | "running")
+                && matches!(m.state.as_str(), "streaming" | "running" | "Synced")
                 && m.epoch.is_none_or(|e| Some(e) == s.epoch)
         }),
     }

@@ -208,6 +208,10 @@ pub const REGISTRY: [Tech; 9] = [
         watch: Some(galera::WATCHING),
         epoch: galera::EPOCH,
         unit: Some("mariadb"),
+        workload: Some(Workload {
+            through: "the load balancers' MySQL address",
+            start: galera::workload::start,
+        }),
         names: &["galera", "mysql", "maria"],
         protocol: Some("mysql"),
         endpoint: Some(galera::client::check),

@@ -16,10 +16,10 @@ pub(super) fn warnings(nodes: &[Node], main: Option<&(String, u64)>) -> Vec<Warn
         if n.wsrep.is_some() && !n.primary() {
             out.push(Warning {
                 severity: Severity::Critical,
-                what: format!(
-                    "{h} is non-Primary ({})",
-                    n.get("wsrep_cluster_status").unwrap_or("?")
-                ),
+                what: match n.get("wsrep_cluster_status") {
+                    Some("non-Primary") | None => format!("{h} is non-Primary"),
+                    Some(other) => format!("{h} is non-Primary ({other})"),
+                },
                 why: "it refuses every read and write (ERROR 1047) until it is back in a Primary component: it is cut off from the majority, or the majority is gone".into(),
                 fix: format!("check the network between {h} and its peers (`SHOW STATUS LIKE 'wsrep_incoming_addresses'`); if no member is Primary any more: `kbz install --module 7` bootstraps from the member with the highest seqno"),
             });

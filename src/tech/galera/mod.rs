@@ -7,6 +7,7 @@ pub mod client;
 mod doctor;
 pub mod reader;
 pub mod status;
+pub mod workload;
 
 use super::Watching;
 use crate::inventory::{Cluster, Fleet};

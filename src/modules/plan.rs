@@ -290,12 +290,14 @@ mod tests {
         let numbers: Vec<u32> = p.modules.iter().map(|m| m.number).collect();
         assert_eq!(
             numbers,
-            [8, 5, 4, 3, 2],
+            [8, 7, 5, 4, 3, 2],
             "cleanup tears down the last first"
         );
         let err = plan(&c, &f, &none, Selection::One(9), true, false).unwrap_err();
         assert!(
-            err.contains("no module 9 (modules: 2 base, 3 postgres, 4 redis, 5 rabbitmq, 8 lb)"),
+            err.contains(
+                "no module 9 (modules: 2 base, 3 postgres, 4 redis, 5 rabbitmq, 7 galera, 8 lb)"
+            ),
             "{err}"
         );
     }

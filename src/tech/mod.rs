@@ -295,7 +295,11 @@ mod tests {
     fn queries() {
         assert_eq!(
             labels(|t| t.workload.is_some()),
-            "PostgreSQL + Patroni, Redis + Sentinel, RabbitMQ"
+            "PostgreSQL + Patroni, Redis + Sentinel, RabbitMQ, MariaDB Galera"
+        );
+        assert_eq!(
+            behind("galera_writer").map(|t| t.id),
+            Some(Technology::Galera)
         );
         assert_eq!(
             behind("postgres_primary").map(|t| t.id),

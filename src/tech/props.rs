@@ -44,6 +44,11 @@ fn healthy(t: Technology, i: usize) -> Vec<String> {
             f("rabbitmq/config-pause-minority.txt"),
             String::new(),
         ],
+        Technology::Galera => vec![
+            f(&format!("galera/status-healthy-0{}.txt", i % 3 + 1)),
+            f("galera/variables-module7.txt"),
+            String::new(),
+        ],
         Technology::Postgres if i == 0 => vec![f("postgres/primary.txt")],
         Technology::Postgres => vec![f("postgres/standby.txt")],
         other => panic!("no fixtures for {other}: a watched technology needs them here"),

@@ -64,8 +64,9 @@ impl Node {
         self.primary() && self.state() == "Synced" && self.get("wsrep_ready") == Some("ON")
     }
 
+    /// Its view's id; a non-Primary member says -1 (as an unsigned 2^64-1): no view.
     pub fn conf_id(&self) -> Option<u64> {
-        self.num("wsrep_cluster_conf_id")
+        self.num("wsrep_cluster_conf_id").filter(|c| *c != u64::MAX)
     }
 
     pub fn size(&self) -> Option<u64> {

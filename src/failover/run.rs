@@ -358,8 +358,11 @@ async fn body(
                             s.epoch_name, s.epoch.map_or("?".into(), |e| e.to_string())));
                         last_leader = smp.leader.clone();
                     }
+                    // As the measures count it: a different leader, in a newer epoch where
+                    // the epoch is read at once.
                     if injected.is_some() && elected.is_none()
                         && smp.leader.as_ref().is_some_and(|l| *l != old_leader)
+                        && old_epoch.is_none_or(|o| smp.epoch.is_some_and(|e| e > o))
                     {
                         elected = Some(Instant::now());
                         live.mark(Mark::NewLeader(smp.leader.clone().unwrap_or_default()));

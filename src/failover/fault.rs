@@ -180,7 +180,8 @@ mod tests {
             panic!()
         };
         assert!(
-            command.contains("rm -f") && command.ends_with("systemctl start --no-block redis-server"),
+            command.contains("rm -f")
+                && command.ends_with("systemctl start --no-block redis-server"),
             "{command}"
         );
         let part = plan(FaultKind::Partition, &f, redis, &host, false).unwrap();

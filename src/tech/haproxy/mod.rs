@@ -37,9 +37,20 @@ pub struct Server {
     pub status: String,
     /// A backup server: it takes traffic only while no active server is up.
     pub backup: bool,
+    /// Its last check: `L7OK` and the HTTP code for an HTTP check; `L7OK` and code 0 for a
+    /// protocol check (mysql-check, as HAProxy 2.6 says it); `L4OK` for a TCP connect.
+    pub check: String,
+    pub code: String,
 }
 
 impl Server {
+    /// Its last check was an HTTP one (it has a status code).
+    pub fn http(&self) -> bool {
+        self.code
+            .parse::<u16>()
+            .is_ok_and(|c| (100..600).contains(&c))
+    }
+
     pub fn up(&self) -> bool {
         self.status == "UP" || self.status.starts_with("UP ")
     }
@@ -60,6 +71,8 @@ pub fn parse(csv: &str) -> Result<BTreeMap<String, Vec<Server>>, String> {
     };
     let (px, sv, st) = (col("pxname")?, col("svname")?, col("status")?);
     let bck = col("bck").ok();
+    let (chk, code) = (col("check_status").ok(), col("check_code").ok());
+    let field = |f: &[&str], i: Option<usize>| i.and_then(|i| f.get(i)).unwrap_or(&"").to_string();
     let mut out: BTreeMap<String, Vec<Server>> = BTreeMap::new();
     for line in lines.filter(|l| !l.is_empty()) {
         let f: Vec<&str> = line.split(',').collect();
@@ -73,6 +86,8 @@ pub fn parse(csv: &str) -> Result<BTreeMap<String, Vec<Server>>, String> {
             name: s.to_string(),
             status: status.to_string(),
             backup: bck.and_then(|b| f.get(b)).is_some_and(|b| *b == "1"),
+            check: field(&f, chk),
+            code: field(&f, code),
         });
     }
     Ok(out)
@@ -87,6 +102,25 @@ pub fn routed(servers: &[Server]) -> Vec<&Server> {
     } else {
         active
     }
+}
+
+/// A backend in front of Galera whose servers pass a check that cannot see a non-Primary
+/// member: mysql-check (a handshake, which such a member completes) or a TCP connect.
+fn weak_galera_check(backend: &str, servers: &[Server]) -> Option<Warning> {
+    if crate::tech::behind(backend).map(|t| t.id) != Some(Technology::Galera) {
+        return None;
+    }
+    let weak: Vec<&str> = servers
+        .iter()
+        .filter(|s| s.check.starts_with("L4") || (s.check.starts_with("L7") && !s.http()))
+        .map(|s| s.name.as_str())
+        .collect();
+    (!weak.is_empty()).then(|| Warning {
+        severity: Severity::Warning,
+        what: format!("backend {backend} checks {} with mysql-check or a TCP connect only", weak.join(", ")),
+        why: "a non-Primary member completes the handshake and passes, then refuses every query (ERROR 1047): clients are sent to it".into(),
+        fix: "check each member's Synced-and-Primary state over HTTP instead (module 7's :9200 endpoint: `option httpchk` + `check port 9200`)".into(),
+    })
 }
 
 /// Whether `addresses` (`ip -o -4 addr show`, or one address a line) has `vip`.
@@ -177,7 +211,11 @@ fn status(r: Readings<'_>) -> Result<ClusterStatus, String> {
                 why: "its endpoint refuses every client".into(),
                 fix: "check the service behind it (and its health check)".into(),
             });
-        } else if up.len() > 1
+        }
+        if let Some(w) = weak_galera_check(name, servers) {
+            warnings.push(w);
+        }
+        if up.len() > 1
             && (name.contains("primary") || name.contains("master") || name.contains("writer"))
         {
             warnings.push(Warning {
@@ -232,5 +270,26 @@ mod tests {
         assert_eq!(up("redis_master"), ["redis-01"]);
         assert_eq!(b["postgres_primary"].len(), 3);
         assert!(!b.contains_key("stats"), "no server rows in stats");
+    }
+
+    #[test]
+    fn a_galera_writer_and_its_backups_route_to_the_writer_alone() {
+        // Captured from module 8's galera_writer (one active member, two backups).
+        let b = parse(&fixture("haproxy/show-stat-galera-httpchk.csv")).unwrap();
+        let servers = &b["galera_writer"];
+        assert_eq!(servers.iter().filter(|s| s.up()).count(), 3);
+        let to: Vec<&str> = routed(servers).iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(to, ["maria-01"]);
+        assert!(servers.iter().all(Server::http), "{servers:?}");
+        assert!(weak_galera_check("galera_writer", servers).is_none());
+        // The same backend on `option mysql-check` (set by hand on a lab load balancer).
+        let b = parse(&fixture("haproxy/show-stat-galera-mysql-check.csv")).unwrap();
+        let w = weak_galera_check("galera_writer", &b["galera_writer"]).unwrap();
+        assert_eq!(
+            w.what,
+            "backend galera_writer checks maria-01, maria-02, maria-03 with mysql-check or a TCP connect only"
+        );
+        // The other backends' checks are theirs: Redis's tcp-check is not Galera's business.
+        assert!(weak_galera_check("redis_master", &b["redis_master"]).is_none());
     }
 }

@@ -208,6 +208,16 @@ fn status_doctor_full_stop_and_failover_on_the_real_galera() {
             0,
             "{fault}: acknowledged commits lost:\n{out}"
         );
+        assert_eq!(
+            m["read_on"],
+            serde_json::json!(["maria-01", "maria-02", "maria-03"]),
+            "{fault}: every member read on its own:\n{out}"
+        );
+        assert_eq!(
+            m["missing_on"],
+            serde_json::json!({}),
+            "{fault}: a member lacks acknowledged commits:\n{out}"
+        );
         assert!(r["heal_ms"].is_number(), "{fault}: not healed:\n{out}");
         assert!(
             m["reintegration_ms"].is_number(),

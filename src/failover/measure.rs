@@ -54,6 +54,10 @@ pub struct Measures {
     pub split_brain: Vec<u64>,
     /// From the heal to the old leader being a healthy follower again.
     pub reintegration_ms: Option<f64>,
+    /// Acknowledged writes a member lacks, read on each member (Galera), by member.
+    pub missing_on: std::collections::BTreeMap<String, Vec<u64>>,
+    /// The members whose own rows were read (for `missing_on`).
+    pub read_on: Vec<String>,
 }
 
 /// All figures of one run. `inject_ms` / `heal_ms`: when the fault went in and out.
@@ -140,9 +144,49 @@ pub fn measure(
     m
 }
 
+/// The acknowledged writes each member that could be read lacks.
+pub fn missing_on(
+    ops: &[Op],
+    members: &[(String, Result<Vec<u64>, String>)],
+) -> std::collections::BTreeMap<String, Vec<u64>> {
+    members
+        .iter()
+        .filter_map(|(m, read)| {
+            let have: std::collections::BTreeSet<u64> =
+                read.as_ref().ok()?.iter().copied().collect();
+            let lacks: Vec<u64> = ops
+                .iter()
+                .filter(|o| o.outcome == Outcome::Ok && !have.contains(&o.id))
+                .map(|o| o.id)
+                .collect();
+            (!lacks.is_empty()).then(|| (m.clone(), lacks))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_member_lacking_an_acknowledged_write_is_named_with_it() {
+        let ops = [
+            op(1, 100.0, Outcome::Ok, "maria-01"),
+            op(2, 200.0, Outcome::Unknown, "maria-01"),
+            op(3, 300.0, Outcome::Ok, "maria-02"),
+        ];
+        let members = [
+            ("maria-01".to_string(), Ok(vec![1, 3])),
+            ("maria-02".to_string(), Ok(vec![1, 2, 3])),
+            ("maria-03".to_string(), Ok(vec![1])),
+            ("maria-04".to_string(), Err("no answer".to_string())),
+        ];
+        let m = missing_on(&ops, &members);
+        assert_eq!(
+            m.into_iter().collect::<Vec<_>>(),
+            [("maria-03".to_string(), vec![3])]
+        );
+    }
 
     fn op(id: u64, at: f64, outcome: Outcome, node: &str) -> Op {
         Op {

@@ -143,6 +143,18 @@ pub fn markdown(runs: &[RunReport], command: &str) -> String {
                 format!("{}", m.unexpected.len()),
             ),
             (
+                "acknowledged writes a member lacks (each member read on its own)",
+                if m.missing_on.is_empty() {
+                    "none".to_string()
+                } else {
+                    m.missing_on
+                        .iter()
+                        .map(|(h, ids)| format!("{h}: {}", ids.len()))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                },
+            ),
+            (
                 "split brain (acknowledged by the old leader after the new was elected)",
                 format!("{}", m.split_brain.len()),
             ),

@@ -465,7 +465,16 @@ async fn body(
             live.say(format!("{target} rejoined by {how}"));
         }
     }
-    // Read every id back from the leader now.
+    // Each member's own rows first (the leader's read back may clean up), then every id back
+    // from the leader.
+    let members = tokio::time::timeout(Duration::from_secs(15), writer.read_members())
+        .await
+        .unwrap_or_default();
+    for (member, read) in &members {
+        if let Err(e) = read {
+            live.say(format!("read back on {member} failed: {e}"));
+        }
+    }
     let found = match tokio::time::timeout(Duration::from_secs(15), writer.read_back()).await {
         Ok(Ok((node, ids))) => {
             report.read_back_from = Some(node);
@@ -490,6 +499,12 @@ async fn body(
             report.heal_ms,
             found.as_deref(),
         );
+        report.measures.missing_on = super::measure::missing_on(&report.ops, &members);
+        report.measures.read_on = members
+            .iter()
+            .filter(|(_, r)| r.is_ok())
+            .map(|(m, _)| m.clone())
+            .collect();
         report.completed = outcome.is_ok();
     }
     report.after = crate::engine::probe::probe(&ctx.pool, fleet, cluster, &ctx.config, false)
@@ -566,6 +581,12 @@ pub fn verdict(r: &RunReport) -> String {
     } else {
         format!("{} ACKNOWLEDGED WRITES LOST", m.lost.len())
     });
+    for (member, lacks) in &m.missing_on {
+        parts.push(format!(
+            "{member} LACKS {} acknowledged writes",
+            lacks.len()
+        ));
+    }
     if !m.split_brain.is_empty() {
         parts.push(format!(
             "SPLIT BRAIN: {} writes acknowledged by {target} after the new leader was elected",

@@ -35,6 +35,12 @@ pub trait Writer: Send {
     /// Every id present now, read from the current leader, and which node that was; an id
     /// as many times as it is there (AMQP delivers at least once).
     fn read_back(&mut self) -> BoxFuture<'_, Result<(String, Vec<u64>), String>>;
+    /// Every id present on each member, read on each, before `read_back` (which may clean
+    /// up): where one member can lack what another acknowledged (Galera's multi-master).
+    /// Empty where the leader's read back says it all.
+    fn read_members(&mut self) -> BoxFuture<'_, Vec<(String, Result<Vec<u64>, String>)>> {
+        Box::pin(async { Vec::new() })
+    }
 }
 
 /// What a technology's workload starts from.

@@ -32,6 +32,13 @@ pub fn start(s: &Start) -> Result<Box<dyn Writer>, String> {
             .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
             .collect(),
         conn: None,
+        members: s
+            .cluster
+            .hosts
+            .iter()
+            .filter_map(|h| s.fleet.host(h))
+            .map(|h| (h.hostname.clone(), h.ip_private.to_string()))
+            .collect(),
     }))
 }
 
@@ -42,6 +49,8 @@ struct GaleraWriter {
     run: String,
     /// The open connection and the member behind it.
     conn: Option<(Mysql, String)>,
+    /// Every member, by name and private address: each is read on its own after the test.
+    members: Vec<(String, String)>,
 }
 
 impl Writer for GaleraWriter {
@@ -61,6 +70,10 @@ impl Writer for GaleraWriter {
 
     fn read_back(&mut self) -> BoxFuture<'_, Result<(String, Vec<u64>), String>> {
         Box::pin(self.read_back_now())
+    }
+
+    fn read_members(&mut self) -> BoxFuture<'_, Vec<(String, Result<Vec<u64>, String>)>> {
+        Box::pin(self.read_members_now())
     }
 }
 
@@ -105,6 +118,26 @@ impl GaleraWriter {
         r
     }
 
+    /// The run's ids on each member, straight to its own port (wsrep_sync_wait 1: what the
+    /// cluster committed before the read is there, or the member says it is not Synced).
+    async fn read_members_now(&mut self) -> Vec<(String, Result<Vec<u64>, String>)> {
+        let mut out = Vec::new();
+        for (name, ip) in self.members.clone() {
+            let read = async {
+                let local = self.tunnels.to(&ip, super::reader::PORT).await?.local;
+                let mut c = client::over(local, &self.password);
+                let sql = format!("SELECT id FROM kbz.failover WHERE run = '{}'", self.run);
+                let rows = c
+                    .query(&sql, OP_TIMEOUT * 5)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(ids(&rows))
+            };
+            out.push((name, read.await));
+        }
+        out
+    }
+
     async fn read_back_now(&mut self) -> Result<(String, Vec<u64>), String> {
         self.conn = None;
         let run = self.run.clone();
@@ -118,10 +151,7 @@ impl GaleraWriter {
             )
             .await
             .map_err(|e| e.to_string())?;
-        let ids = rows
-            .iter()
-            .filter_map(|r| r.first().cloned().flatten()?.parse().ok())
-            .collect();
+        let ids = ids(&rows);
         let _ = c
             .query(
                 &format!("DELETE FROM kbz.failover WHERE run = '{run}'"),
@@ -130,4 +160,10 @@ impl GaleraWriter {
             .await;
         Ok((node, ids))
     }
+}
+
+fn ids(rows: &crate::watch::mysql::Rows) -> Vec<u64> {
+    rows.iter()
+        .filter_map(|r| r.first().cloned().flatten()?.parse().ok())
+        .collect()
 }

@@ -26,6 +26,9 @@ pub enum Outcome {
 /// One write's outcome, the node that served it, and the error.
 pub type Written = (Outcome, Option<String>, Option<String>);
 
+/// Each member's own ids after a test, or why it could not be read.
+pub type MemberIds = Vec<(String, Result<Vec<u64>, String>)>;
+
 /// A technology's failover workload: its writes, through the path its clients take.
 pub trait Writer: Send {
     /// Prepares what the writes need (a table).
@@ -38,7 +41,7 @@ pub trait Writer: Send {
     /// Every id present on each member, read on each, before `read_back` (which may clean
     /// up): where one member can lack what another acknowledged (Galera's multi-master).
     /// Empty where the leader's read back says it all.
-    fn read_members(&mut self) -> BoxFuture<'_, Vec<(String, Result<Vec<u64>, String>)>> {
+    fn read_members(&mut self) -> BoxFuture<'_, MemberIds> {
         Box::pin(async { Vec::new() })
     }
 }

@@ -4,7 +4,7 @@
 //! connection's `@@hostname`. The read back is the run's rows, through the same address.
 
 use super::client;
-use crate::tech::workload::{OP_TIMEOUT, Outcome, Start, Tunnels, Writer, Written};
+use crate::tech::workload::{MemberIds, OP_TIMEOUT, Outcome, Start, Tunnels, Writer, Written};
 use crate::watch::mysql::{Failure, Mysql};
 use futures_util::future::BoxFuture;
 
@@ -72,7 +72,7 @@ impl Writer for GaleraWriter {
         Box::pin(self.read_back_now())
     }
 
-    fn read_members(&mut self) -> BoxFuture<'_, Vec<(String, Result<Vec<u64>, String>)>> {
+    fn read_members(&mut self) -> BoxFuture<'_, MemberIds> {
         Box::pin(self.read_members_now())
     }
 }
@@ -120,7 +120,7 @@ impl GaleraWriter {
 
     /// The run's ids on each member, straight to its own port (wsrep_sync_wait 1: what the
     /// cluster committed before the read is there, or the member says it is not Synced).
-    async fn read_members_now(&mut self) -> Vec<(String, Result<Vec<u64>, String>)> {
+    async fn read_members_now(&mut self) -> MemberIds {
         let mut out = Vec::new();
         for (name, ip) in self.members.clone() {
             let read = async {

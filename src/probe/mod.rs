@@ -118,10 +118,11 @@ impl ClusterStatus {
     pub fn summary(&self) -> String {
         let up = self.members.iter().filter(|m| m.up).count();
         let mut parts = vec![format!("{up}/{} up", self.members.len())];
-        parts.push(match &self.leader {
-            Some(l) => format!("leader {l}"),
-            None => "NO LEADER".into(),
-        });
+        match &self.leader {
+            Some(l) => parts.push(format!("leader {l}")),
+            None if crate::tech::of(self.technology).peers => {}
+            None => parts.push("NO LEADER".into()),
+        }
         if let Some(q) = self.quorum {
             parts.push(if q.reached() {
                 format!(

@@ -13,6 +13,7 @@ pub mod patroni;
 pub mod postgres;
 #[cfg(test)]
 mod props;
+pub mod proxysql;
 pub mod rabbitmq;
 pub mod redis;
 pub mod workload;
@@ -122,6 +123,8 @@ pub struct Tech {
     /// back (RabbitMQ: a partition found after it healed, which pause_minority never ends),
     /// or None. A failover run restarts that unit on the host it faulted, and says so.
     pub stuck: Option<fn(&ClusterStatus, &str) -> Option<String>>,
+    /// Its members are peers: there is no leader to name (ProxySQL's proxies).
+    pub peers: bool,
 }
 
 const fn tech(id: Technology) -> Tech {
@@ -140,6 +143,7 @@ const fn tech(id: Technology) -> Tech {
         balanced: Balanced::ToLeader,
         settle: Duration::from_secs(3),
         stuck: None,
+        peers: false,
     }
 }
 
@@ -218,7 +222,11 @@ pub const REGISTRY: [Tech; 9] = [
         secret: Some("galera_password"),
         ..tech(Technology::Galera)
     },
-    tech(Technology::Proxysql),
+    Tech {
+        watch: Some(proxysql::WATCHING),
+        peers: true,
+        ..tech(Technology::Proxysql)
+    },
     Tech {
         watch: Some(haproxy::WATCHING),
         names: &["stats", "http"],

@@ -51,6 +51,12 @@ impl std::fmt::Display for Failure {
 /// A result set's rows (NULL is None); an OK reply has none.
 pub type Rows = Vec<Vec<Option<String>>>;
 
+/// A result set with its column names.
+struct Table {
+    columns: Vec<String>,
+    rows: Rows,
+}
+
 pub struct Mysql {
     dial: Dial,
     user: String,
@@ -90,9 +96,13 @@ impl Mysql {
     /// Runs one statement. A server error keeps the connection; anything else drops it, so
     /// the next query starts on a new one.
     pub async fn query(&mut self, sql: &str, timeout: Duration) -> Result<Rows, Failure> {
+        Ok(self.table(sql, timeout).await?.rows)
+    }
+
+    async fn table(&mut self, sql: &str, timeout: Duration) -> Result<Table, Failure> {
         let what = self.dial.what.clone();
         match tokio::time::timeout(timeout, self.ask(sql)).await {
-            Ok(Ok(rows)) => Ok(rows),
+            Ok(Ok(table)) => Ok(table),
             Ok(Err(Failure::Server {
                 code,
                 state,
@@ -127,7 +137,18 @@ impl Mysql {
         }
     }
 
-    async fn ask(&mut self, sql: &str) -> Result<Rows, Failure> {
+    /// As `text`, with a first line of column names, as `mariadb --batch` prints it.
+    pub async fn batch(&mut self, sql: &str, timeout: Duration) -> Result<String, String> {
+        match self.table(sql, timeout).await {
+            Ok(t) if t.columns.is_empty() => Ok(String::new()),
+            Ok(t) if t.rows.is_empty() => Ok(t.columns.join("\t")),
+            Ok(t) => Ok(format!("{}\n{}", t.columns.join("\t"), render(&t.rows))),
+            Err(e @ Failure::Server { .. }) => Ok(e.to_string()),
+            Err(Failure::Io(e)) => Err(e),
+        }
+    }
+
+    async fn ask(&mut self, sql: &str) -> Result<Table, Failure> {
         if self.stream.is_none() {
             let mut s = self.dial.open().await.map_err(Failure::Io)?;
             handshake(&mut s, &self.user, &self.password).await?;
@@ -352,10 +373,15 @@ fn is_eof(p: &[u8]) -> bool {
     p.first() == Some(&0xFE) && p.len() < 9
 }
 
-async fn read_result(s: &mut Box<dyn Io>) -> Result<Rows, Failure> {
+async fn read_result(s: &mut Box<dyn Io>) -> Result<Table, Failure> {
     let (_, p) = read_packet(s).await?;
     match p.first() {
-        Some(0x00) => return Ok(Vec::new()),
+        Some(0x00) => {
+            return Ok(Table {
+                columns: Vec::new(),
+                rows: Vec::new(),
+            });
+        }
         Some(0xFF) => return Err(server_error(&p)),
         None => return Err(Failure::Io("an empty reply".into())),
         _ => {}
@@ -363,18 +389,28 @@ async fn read_result(s: &mut Box<dyn Io>) -> Result<Rows, Failure> {
     let columns = Cursor(&p)
         .lenenc()?
         .ok_or_else(|| Failure::Io("a result without columns".into()))?;
-    // Column definitions, then an EOF.
+    // Column definitions (catalog, schema, table, original table, then the name), then
+    // an EOF.
+    let mut names = Vec::new();
     loop {
         let (_, p) = read_packet(s).await?;
         if is_eof(&p) {
             break;
         }
+        let mut c = Cursor(&p);
+        for _ in 0..4 {
+            c.lenenc_str()?;
+        }
+        names.push(c.lenenc_str()?.unwrap_or_default());
     }
     let mut rows = Vec::new();
     loop {
         let (_, p) = read_packet(s).await?;
         if is_eof(&p) {
-            return Ok(rows);
+            return Ok(Table {
+                columns: names,
+                rows,
+            });
         }
         if p.first() == Some(&0xFF) {
             return Err(server_error(&p));
@@ -411,5 +447,46 @@ mod tests {
             server_error(&p).to_string(),
             "ERROR 1047 (08S01): WSREP has not yet prepared node for application use"
         );
+    }
+
+    /// A result set as the protocol lays it out: the column count, each column's
+    /// definition, an EOF, the rows (0xFB for NULL), an EOF.
+    #[tokio::test]
+    async fn result_sets_keep_their_column_names() {
+        let packet = |seq: u8, body: &[u8]| {
+            let mut p = vec![body.len() as u8, 0, 0, seq];
+            p.extend_from_slice(body);
+            p
+        };
+        let lenenc = |s: &str| {
+            let mut b = vec![s.len() as u8];
+            b.extend_from_slice(s.as_bytes());
+            b
+        };
+        let column = |name: &str| {
+            let mut b = Vec::new();
+            for f in ["def", "", "", "", name, ""] {
+                b.extend(lenenc(f));
+            }
+            b.extend_from_slice(&[0x0C, 0x21, 0, 0x0A, 0, 0, 0, 0xFD, 0, 0, 0, 0, 0]);
+            b
+        };
+        let eof = [0xFE, 0, 0, 2, 0];
+        let mut bytes = packet(1, &[2]);
+        bytes.extend(packet(2, &column("hostgroup_id")));
+        bytes.extend(packet(3, &column("comment")));
+        bytes.extend(packet(4, &eof));
+        let mut row = lenenc("10");
+        row.push(0xFB);
+        bytes.extend(packet(5, &row));
+        bytes.extend(packet(6, &eof));
+        let (ours, mut theirs) = tokio::io::duplex(1024);
+        tokio::io::AsyncWriteExt::write_all(&mut theirs, &bytes)
+            .await
+            .unwrap();
+        let mut s: Box<dyn Io> = Box::new(ours);
+        let t = read_result(&mut s).await.unwrap();
+        assert_eq!(t.columns, ["hostgroup_id", "comment"]);
+        assert_eq!(t.rows, vec![vec![Some("10".to_string()), None]]);
     }
 }

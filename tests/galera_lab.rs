@@ -147,6 +147,34 @@ fn status_doctor_full_stop_and_failover_on_the_real_galera() {
     );
     flush.unwrap_or_else(|e| std::panic::resume_unwind(e));
 
+    // A member desynced by hand and left so: Donor/Desynced is a transfer under way for a
+    // minute, then doctor names it (module 7's health endpoint says for how long).
+    on("maria-02", "mariadb -e 'SET GLOBAL wsrep_desync = ON'");
+    let donor = std::panic::catch_unwind(|| {
+        let c = status();
+        assert!(
+            c["members"][1]["state"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("Donor/Desynced")),
+            "{c}"
+        );
+        let early = kbz(&["--lab", "doctor", "mariadb"]);
+        let text = String::from_utf8_lossy(&early.stdout);
+        assert!(!text.contains("Donor"), "a fresh desync is no warning yet:\n{text}");
+        doctor_says(
+            "mariadb",
+            "maria-02 has been Donor/Desynced for 1 min",
+            false,
+            Duration::from_secs(90),
+        )
+    });
+    on("maria-02", "mariadb -e 'SET GLOBAL wsrep_desync = OFF'");
+    eprintln!(
+        "a member left Donor/Desynced named after {:?}",
+        donor.unwrap_or_else(|e| std::panic::resume_unwind(e))
+    );
+    doctor_clean(Duration::from_secs(30));
+
     // The load balancers on mysql-check: a non-Primary member would pass it.
     let swap = "cp /etc/haproxy/haproxy.cfg /tmp/kbz-haproxy.cfg && sed -i -e '/^listen galera_writer/,/^$/{s/option httpchk/option mysql-check/;/http-check/d;s/ check port 9200/ check/}' /etc/haproxy/haproxy.cfg && systemctl reload haproxy";
     let back = "cp /tmp/kbz-haproxy.cfg /etc/haproxy/haproxy.cfg && systemctl reload haproxy";

@@ -114,7 +114,10 @@ pub fn spawn(
                     s.quorum = prev.quorum;
                 }
                 last = Some(status.clone());
-                if pushed || status.as_ref().is_ok_and(|s| s.leader.is_none()) {
+                let leaderless = status
+                    .as_ref()
+                    .is_ok_and(|s| s.leader.is_none() && !crate::tech::of(s.technology).peers);
+                if pushed || leaderless {
                     fast_until = Instant::now() + Duration::from_secs(5);
                 }
                 let wait = if Instant::now() < fast_until {

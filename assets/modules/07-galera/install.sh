@@ -69,14 +69,18 @@ cat >"$new/galera-health" <<'PY'
 #!/usr/bin/python3
 # kbz's Galera health endpoint (module 7). GET /: 200 "Synced and Primary", else 503 with
 # what the node is instead (HAProxy's check). GET /grastate: the node's saved Galera state
-# as JSON (module 7 chooses who bootstraps after a full stop from every member's). Started
-# by its socket; one mariadb client kept open between checks, so a check starts no process.
-import json, os, select, socket, subprocess
+# as JSON (module 7 chooses who bootstraps after a full stop from every member's). GET
+# /state: the node's state and for how many seconds this endpoint has seen it so (HAProxy
+# asks every 2 s: kbz's doctor tells a transfer from a member stuck Donor). Started by its
+# socket; one mariadb client kept open between checks, so a check starts no process.
+import json, os, select, socket, subprocess, time
 
 END = b"kbz-end"
 QUERY = (b"SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_local_state_comment',"
          b"'wsrep_cluster_status','wsrep_ready'); SELECT 'kbz-end';\n")
 client = None
+# The state last seen, and since when (monotonic seconds).
+seen = ["?", time.monotonic()]
 
 
 def status():
@@ -129,13 +133,27 @@ def grastate():
     return g
 
 
+def state():
+    """The node's state now ("Synced", "Donor/Desynced"..., "down"), remembered with when it
+    started."""
+    s = status()
+    now = "down" if s is None else s.get("wsrep_local_state_comment", "?")
+    if now != seen[0]:
+        seen[:] = [now, time.monotonic()]
+    return s
+
+
 def answer(path):
+    if path == "/state":
+        state()
+        body = {"state": seen[0], "seconds": int(time.monotonic() - seen[1])}
+        return 200, json.dumps(body) + "\n"
     if path == "/grastate":
-        s = status()
+        s = state()
         g = grastate()
         g["running"] = s is not None
         return 200, json.dumps(g) + "\n"
-    s = status()
+    s = state()
     if s is None:
         return 503, "MariaDB is not answering\n"
     state, comp = s.get("wsrep_local_state_comment", "?"), s.get("wsrep_cluster_status", "?")

@@ -6,6 +6,18 @@
 use super::status::Node;
 use crate::probe::{Severity, Warning};
 
+/// A member Donor/Desynced longer than this (seconds) is stuck so, not transferring.
+const DONOR_LONG: u64 = 60;
+
+/// "1 min", "12 min", "45 s".
+fn minutes(s: u64) -> String {
+    if s < 60 {
+        format!("{s} s")
+    } else {
+        format!("{} min", s / 60)
+    }
+}
+
 /// Above this share of the time paused by flow control, writes stall noticeably.
 const FLOW_CONTROL_PAUSED: f64 = 0.1;
 
@@ -43,12 +55,29 @@ pub(super) fn warnings(nodes: &[Node], main: Option<&(String, u64)>) -> Vec<Warn
             });
         }
         if n.primary() && n.state().starts_with("Donor") {
-            out.push(Warning {
-                severity: Severity::Warning,
-                what: format!("{h} is {}", n.state()),
-                why: "it is sending a state transfer to a joining member (or was desynced by hand): with rsync SST it takes no write until the transfer ends".into(),
-                fix: format!("let the transfer end (`SHOW STATUS LIKE 'wsrep_local_state_comment'` on {h}); if it stays desynced: `SET GLOBAL wsrep_desync = OFF`"),
-            });
+            let why = "it is sending a state transfer to a joining member, or was desynced by hand: with rsync SST it takes no write until the transfer ends, and a desynced member falls behind";
+            let fix = format!(
+                "if no member is joining (`SHOW STATUS LIKE 'wsrep_local_state_comment'` on each), it was desynced: `SET GLOBAL wsrep_desync = OFF` on {h}"
+            );
+            match n.state_for {
+                // A transfer of a fleet's data takes minutes at most; shorter is one running.
+                Some(s) if s < DONOR_LONG => {}
+                Some(s) => out.push(Warning {
+                    severity: Severity::Warning,
+                    what: format!("{h} has been {} for {}", n.state(), minutes(s)),
+                    why: why.into(),
+                    fix,
+                }),
+                None => out.push(Warning {
+                    severity: Severity::Warning,
+                    what: format!(
+                        "{h} is {} (for how long: module 7's health endpoint does not say)",
+                        n.state()
+                    ),
+                    why: why.into(),
+                    fix,
+                }),
+            }
         }
         if let Some(p) = n
             .get("wsrep_flow_control_paused")

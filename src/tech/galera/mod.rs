@@ -54,6 +54,14 @@ fn script(_: &Fleet, _: &Cluster, on: &str, quick: bool) -> String {
             sql("SELECT 1"),
             quote(&format!("http://{on}:{}/grastate", reader::HEALTH_PORT))
         ),
+        if quick {
+            "true".into()
+        } else {
+            format!(
+                "curl -fsS --max-time 1 {}",
+                quote(&format!("http://{on}:{}/state", reader::HEALTH_PORT))
+            )
+        },
     ]
     .join(crate::watch::SEPARATOR)
 }

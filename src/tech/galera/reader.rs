@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 pub const PASSWORD_FILE: &str = "/etc/kbz/secrets/galera_monitor_password";
 pub const USER: &str = "kbz-monitor";
 pub const PORT: u16 = 3306;
-/// Module 7's health endpoint: `/` (Synced and Primary or not), `/grastate`.
+/// Module 7's health endpoint: `/` (Synced and Primary or not), `/grastate`, `/state` (and
+/// for how long).
 pub const HEALTH_PORT: u16 = 9200;
 pub const STATUS: &str = "SHOW GLOBAL STATUS LIKE 'wsrep%'";
 pub const VARIABLES: &str = "SHOW GLOBAL VARIABLES WHERE Variable_name IN \
@@ -51,7 +52,7 @@ impl Reader for Member {
 
 impl Member {
     /// Sections: the wsrep status, the settings (full probes), the saved state (only when
-    /// MariaDB does not answer).
+    /// MariaDB does not answer), the state's duration (full probes, when not Synced).
     async fn read_now(&mut self, pool: &Pool, target: &Target, ask: Ask) -> Vec<Section> {
         let stale = self
             .read_at
@@ -71,11 +72,19 @@ impl Member {
             };
             return vec![status, Ok(String::new()), grastate];
         }
-        let variables = if ask.quick {
+        if ask.quick {
+            return vec![status, Ok(String::new()), Ok(String::new())];
+        }
+        let variables = self.sql.text(VARIABLES, ASK).await;
+        // For how long a member has been out of Synced only the health endpoint, which
+        // HAProxy asks every 2 s, can say: asked only then.
+        let synced =
+            matches!(&status, Ok(t) if t.lines().any(|l| l == "wsrep_local_state_comment\tSynced"));
+        let state = if synced {
             Ok(String::new())
         } else {
-            self.sql.text(VARIABLES, ASK).await
+            self.health.get("/state", ASK).await.map(|r| r.text())
         };
-        vec![status, variables, Ok(String::new())]
+        vec![status, variables, Ok(String::new()), state]
     }
 }

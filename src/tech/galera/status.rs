@@ -41,6 +41,15 @@ pub struct Node {
     pub grastate: Option<Grastate>,
     /// Why it did not answer.
     pub error: Option<String>,
+    /// For how many seconds it has been in its state, as module 7's health endpoint saw it.
+    pub state_for: Option<u64>,
+}
+
+/// Module 7's health endpoint's `/state`.
+#[derive(Deserialize)]
+struct StateFor {
+    state: String,
+    seconds: u64,
 }
 
 impl Node {
@@ -107,6 +116,12 @@ pub fn nodes(r: &Readings<'_>) -> Vec<Node> {
                     Some(t) if !t.starts_with("ERROR ") => {
                         n.wsrep = Some(pairs(t));
                         n.variables = section(s, 1).map(pairs).unwrap_or_default();
+                        n.state_for = section(s, 3)
+                            .and_then(|j| serde_json::from_str::<StateFor>(j).ok())
+                            .filter(|f| {
+                                n.get("wsrep_local_state_comment") == Some(f.state.as_str())
+                            })
+                            .map(|f| f.seconds);
                     }
                     other => {
                         n.error = Some(other.map_or(failure(s, 0), |t| t).to_string());

@@ -160,7 +160,10 @@ fn status_doctor_full_stop_and_failover_on_the_real_galera() {
         );
         let early = kbz(&["--lab", "doctor", "mariadb"]);
         let text = String::from_utf8_lossy(&early.stdout);
-        assert!(!text.contains("Donor"), "a fresh desync is no warning yet:\n{text}");
+        assert!(
+            !text.contains("Donor"),
+            "a fresh desync is no warning yet:\n{text}"
+        );
         doctor_says(
             "mariadb",
             "maria-02 has been Donor/Desynced for 1 min",

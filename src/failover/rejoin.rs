@@ -1,9 +1,11 @@
 //! How an old leader comes back: whether it really follows (PostgreSQL: its WAL receiver
 //! streams; Patroni 3.0 calls a replica "running" even while its timeline has forked off and
-//! it waits for pg_rewind), and what it took (pg_rewind, a full clone, or neither).
+//! it waits for pg_rewind), and what it took (pg_rewind or a full clone; Galera's IST or SST),
+//! from its journal.
 
 use super::run::Ctx;
 use crate::ssh::quote::quote;
+use crate::tech::RejoinLog;
 use std::time::{Duration, Instant};
 
 /// How long a stuck state must hold after the heal before the run restarts the member: the
@@ -57,49 +59,13 @@ pub async fn streams(ctx: &Ctx, host: &str) -> bool {
         .is_some_and(|n| n.standby && n.receiver == "streaming")
 }
 
-/// What Patroni on the old leader did to follow again, from its journal since the fault.
-pub async fn path(ctx: &Ctx, host: &str, since_s: u64) -> Option<String> {
+/// What the old leader's journal since the fault says it took to follow again (the
+/// registry's `rejoin_log`).
+pub async fn path(ctx: &Ctx, host: &str, since_s: u64, log: RejoinLog) -> Option<String> {
     let cmd = format!(
-        "journalctl -u patroni -o cat --since -{since_s}s --no-pager | \
-         grep -E 'pg_rewind exit code|running pg_rewind|trying to bootstrap|basebackup|replica has been created' | tail -5"
+        "journalctl -u {} -o cat --since -{since_s}s --no-pager | grep -E {} | tail -20",
+        quote(log.unit),
+        quote(log.grep)
     );
-    Some(rejoin_from_log(&output(ctx, host, cmd).await?))
-}
-
-/// pg_rewind (and its exit code), a full clone, or neither, from Patroni's log lines.
-pub fn rejoin_from_log(log: &str) -> String {
-    if let Some(code) = log
-        .lines()
-        .find_map(|l| l.split("pg_rewind exit code=").nth(1))
-    {
-        format!("pg_rewind (exit code {})", code.trim())
-    } else if log.contains("basebackup")
-        || log.contains("trying to bootstrap")
-        || log.contains("replica has been created")
-    {
-        "a full resync (basebackup)".into()
-    } else {
-        "following the new timeline (no rewind needed)".into()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::rejoin_from_log;
-
-    #[test]
-    fn how_the_old_leader_rejoined() {
-        // Lines as Patroni 3.0 logged them in the lab after a kill of the leader.
-        let rewound = "2026-11-28 20:20:00,537 INFO: running pg_rewind from db-slave-01\n\
-                       2026-11-28 20:20:01,355 INFO: pg_rewind exit code=0\n";
-        assert_eq!(rejoin_from_log(rewound), "pg_rewind (exit code 0)");
-        assert_eq!(
-            rejoin_from_log("INFO: trying to bootstrap from leader 'db-slave-01'\n"),
-            "a full resync (basebackup)"
-        );
-        assert_eq!(
-            rejoin_from_log(""),
-            "following the new timeline (no rewind needed)"
-        );
-    }
+    Some((log.read)(&output(ctx, host, cmd).await?, host))
 }

@@ -458,9 +458,11 @@ async fn body(
         p.abort();
     }
     report.restarted = unstick.restarted;
-    if tech.rejoin == Rejoin::Streams && rejoined.is_some() {
+    if let Some(log) = tech.rejoin_log
+        && rejoined.is_some()
+    {
         let since = injected.map_or(120, |i| i.elapsed().as_secs() + 5);
-        report.rejoined_by = rejoin::path(ctx, &target, since).await;
+        report.rejoined_by = rejoin::path(ctx, &target, since, log).await;
         if let Some(how) = &report.rejoined_by {
             live.say(format!("{target} rejoined by {how}"));
         }

@@ -125,6 +125,17 @@ pub struct Tech {
     pub stuck: Option<fn(&ClusterStatus, &str) -> Option<String>>,
     /// Its members are peers: there is no leader to name (ProxySQL's proxies).
     pub peers: bool,
+    /// Where a healed old leader's journal says how it caught up, for the report.
+    pub rejoin_log: Option<RejoinLog>,
+}
+
+/// A unit's journal lines (`grep -E` pattern) that say how a member caught up, and what
+/// they say of that member ("pg_rewind (exit code 0)", "IST of 39 writesets from maria-03").
+#[derive(Clone, Copy)]
+pub struct RejoinLog {
+    pub unit: &'static str,
+    pub grep: &'static str,
+    pub read: fn(&str, &str) -> String,
 }
 
 const fn tech(id: Technology) -> Tech {
@@ -144,6 +155,7 @@ const fn tech(id: Technology) -> Tech {
         settle: Duration::from_secs(3),
         stuck: None,
         peers: false,
+        rejoin_log: None,
     }
 }
 
@@ -162,6 +174,7 @@ pub const REGISTRY: [Tech; 9] = [
         endpoint: Some(postgres::client::check),
         secret: Some("pg_superuser_password"),
         rejoin: Rejoin::Streams,
+        rejoin_log: Some(patroni::REJOIN_LOG),
         ..tech(Technology::Patroni)
     },
     Tech {
@@ -220,6 +233,7 @@ pub const REGISTRY: [Tech; 9] = [
         protocol: Some("mysql"),
         endpoint: Some(galera::client::check),
         secret: Some("galera_password"),
+        rejoin_log: Some(galera::REJOIN_LOG),
         ..tech(Technology::Galera)
     },
     Tech {

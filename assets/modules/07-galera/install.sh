@@ -133,7 +133,7 @@ def grastate():
     return g
 
 
-def state():
+def observe():
     """The node's state now ("Synced", "Donor/Desynced"..., "down"), remembered with when it
     started."""
     s = status()
@@ -145,15 +145,15 @@ def state():
 
 def answer(path):
     if path == "/state":
-        state()
+        observe()
         body = {"state": seen[0], "seconds": int(time.monotonic() - seen[1])}
         return 200, json.dumps(body) + "\n"
     if path == "/grastate":
-        s = state()
+        s = observe()
         g = grastate()
         g["running"] = s is not None
         return 200, json.dumps(g) + "\n"
-    s = state()
+    s = observe()
     if s is None:
         return 503, "MariaDB is not answering\n"
     state, comp = s.get("wsrep_local_state_comment", "?"), s.get("wsrep_cluster_status", "?")

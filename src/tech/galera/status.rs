@@ -398,6 +398,62 @@ mod tests {
         );
     }
 
+    /// A member as module 7's health endpoint also saw it: its `/state`.
+    fn lasting(status: &str, state: &str) -> Result<Vec<Section>, String> {
+        let mut s = answered(status, "module7")?;
+        s.push(Ok(fixture(&format!("galera/state-{state}.json"))));
+        Ok(s)
+    }
+
+    #[test]
+    fn a_member_desynced_for_long_is_named_with_how_long_and_a_fresh_one_is_not() {
+        // maria-02 desynced by hand (capture-galera.sh: the three members' status then),
+        // its /state 65 s later.
+        let s = run(vec![
+            answered("desynced-01", "module7"),
+            lasting("desynced-02", "desynced-02"),
+            answered("desynced-03", "module7"),
+        ]);
+        let w: Vec<_> = whats(&s)
+            .into_iter()
+            .filter(|(_, w)| w.contains("Donor"))
+            .collect();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].1
+                .starts_with("maria-02 has been Donor/Desynced for 1 min"),
+            "{w:?}"
+        );
+        assert_eq!(s.members[1].state, "Donor/Desynced");
+
+        // Just desynced: a transfer would look the same; no warning yet.
+        let s = run(vec![
+            answered("desynced-01", "module7"),
+            lasting("desynced-02", "desynced-fresh-02"),
+            answered("desynced-03", "module7"),
+        ]);
+        assert!(
+            !whats(&s).iter().any(|(_, w)| w.contains("Donor")),
+            "{:?}",
+            whats(&s)
+        );
+
+        // The same member with a /state that names another state (a Synced one's): the
+        // duration is not its own, so doctor says it cannot tell.
+        let s = run(vec![
+            answered("desynced-01", "module7"),
+            lasting("desynced-02", "synced-01"),
+            answered("desynced-03", "module7"),
+        ]);
+        assert!(
+            whats(&s)
+                .iter()
+                .any(|(_, w)| w.starts_with("maria-02 is Donor/Desynced (for how long")),
+            "{:?}",
+            whats(&s)
+        );
+    }
+
     #[test]
     fn a_donor_is_named() {
         let s = run(vec![

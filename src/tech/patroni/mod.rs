@@ -19,6 +19,30 @@ use std::collections::BTreeMap;
 
 pub const EPOCH: &str = "timeline";
 
+/// Where an old leader's journal says how it followed again.
+pub const REJOIN_LOG: super::RejoinLog = super::RejoinLog {
+    unit: "patroni",
+    grep: "pg_rewind exit code|running pg_rewind|trying to bootstrap|basebackup|replica has been created",
+    read: |log, _| rejoined_by(log),
+};
+
+/// pg_rewind (and its exit code), a full clone, or neither, from Patroni's log lines.
+pub fn rejoined_by(log: &str) -> String {
+    if let Some(code) = log
+        .lines()
+        .find_map(|l| l.split("pg_rewind exit code=").nth(1))
+    {
+        format!("pg_rewind (exit code {})", code.trim())
+    } else if log.contains("basebackup")
+        || log.contains("trying to bootstrap")
+        || log.contains("replica has been created")
+    {
+        "a full resync (basebackup)".into()
+    } else {
+        "following the new timeline (no rewind needed)".into()
+    }
+}
+
 pub const WATCHING: Watching = Watching {
     reader: |pool, cluster, host| {
         let target = pool.target(host);
@@ -172,4 +196,25 @@ fn with_unlisted(mut status: ClusterStatus, cluster: &Cluster) -> ClusterStatus 
         }
     }
     status
+}
+
+#[cfg(test)]
+mod rejoin_tests {
+    use super::rejoined_by;
+
+    #[test]
+    fn how_the_old_leader_rejoined() {
+        // Lines as Patroni 3.0 logged them in the lab after a kill of the leader.
+        let rewound = "2026-11-28 20:20:00,537 INFO: running pg_rewind from db-slave-01\n\
+                       2026-11-28 20:20:01,355 INFO: pg_rewind exit code=0\n";
+        assert_eq!(rejoined_by(rewound), "pg_rewind (exit code 0)");
+        assert_eq!(
+            rejoined_by("INFO: trying to bootstrap from leader 'db-slave-01'\n"),
+            "a full resync (basebackup)"
+        );
+        assert_eq!(
+            rejoined_by(""),
+            "following the new timeline (no rewind needed)"
+        );
+    }
 }

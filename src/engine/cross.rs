@@ -98,6 +98,7 @@ mod tests {
             warnings: vec![],
             routes: Default::default(),
             groups: Vec::new(),
+            peers: false,
         }
     }
 

@@ -116,7 +116,7 @@ pub fn spawn(
                 last = Some(status.clone());
                 let leaderless = status
                     .as_ref()
-                    .is_ok_and(|s| s.leader.is_none() && !crate::tech::of(s.technology).peers);
+                    .is_ok_and(|s| s.leader.is_none() && !s.peers);
                 if pushed || leaderless {
                     fast_until = Instant::now() + Duration::from_secs(5);
                 }

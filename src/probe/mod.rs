@@ -81,6 +81,9 @@ pub struct ClusterStatus {
     /// Replicated groups inside the cluster, each with its own leader and majority
     /// (RabbitMQ's quorum queues).
     pub groups: Vec<Group>,
+    /// Its members are peers, with no leader by design (ProxySQL's proxies: the registry's
+    /// `peers`): no leader is not a fault.
+    pub peers: bool,
 }
 
 /// One replicated group (a quorum queue): its own leader, members and those online.
@@ -120,7 +123,7 @@ impl ClusterStatus {
         let mut parts = vec![format!("{up}/{} up", self.members.len())];
         match &self.leader {
             Some(l) => parts.push(format!("leader {l}")),
-            None if crate::tech::of(self.technology).peers => {}
+            None if self.peers => {}
             None => parts.push("NO LEADER".into()),
         }
         if let Some(q) = self.quorum {

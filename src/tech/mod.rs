@@ -123,8 +123,6 @@ pub struct Tech {
     /// back (RabbitMQ: a partition found after it healed, which pause_minority never ends),
     /// or None. A failover run restarts that unit on the host it faulted, and says so.
     pub stuck: Option<fn(&ClusterStatus, &str) -> Option<String>>,
-    /// Its members are peers: there is no leader to name (ProxySQL's proxies).
-    pub peers: bool,
     /// Where a healed old leader's journal says how it caught up, for the report.
     pub rejoin_log: Option<RejoinLog>,
 }
@@ -154,7 +152,6 @@ const fn tech(id: Technology) -> Tech {
         balanced: Balanced::ToLeader,
         settle: Duration::from_secs(3),
         stuck: None,
-        peers: false,
         rejoin_log: None,
     }
 }
@@ -238,7 +235,6 @@ pub const REGISTRY: [Tech; 9] = [
     },
     Tech {
         watch: Some(proxysql::WATCHING),
-        peers: true,
         ..tech(Technology::Proxysql)
     },
     Tech {

@@ -233,7 +233,7 @@ fn the_healthy_readings_give_a_healthy_status() {
             readings,
         })
         .unwrap_or_else(|e| panic!("{}: {e}", tech.id));
-        if tech.peers {
+        if s.peers {
             assert!(s.members.iter().all(|m| m.up), "{}: {s:?}", tech.id);
             assert!(s.warnings.is_empty(), "{}: {s:?}", tech.id);
         } else {

@@ -220,6 +220,7 @@ fn status(v: &Value, down: Option<&str>) -> ClusterStatus {
         warnings: vec![],
         routes: Default::default(),
         groups: Vec::new(),
+        peers: false,
     }
 }
 

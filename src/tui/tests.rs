@@ -516,6 +516,7 @@ fn live_roles_quorum_and_warnings_from_the_probes() {
             warnings: vec![],
             routes: Default::default(),
             groups: Vec::new(),
+            peers: false,
         }),
         at: std::time::Instant::now(),
         pushed: false,

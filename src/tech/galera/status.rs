@@ -231,6 +231,7 @@ pub fn status(r: Readings<'_>) -> Result<ClusterStatus, String> {
         warnings: doctor::warnings(&nodes, main.as_ref().map(|(c, _)| c)),
         routes: BTreeMap::new(),
         groups: Vec::new(),
+        peers: false,
     })
 }
 

@@ -248,6 +248,7 @@ fn status(r: Readings<'_>) -> Result<ClusterStatus, String> {
             })
             .collect(),
         groups: Vec::new(),
+        peers: false,
     })
 }
 

@@ -250,6 +250,7 @@ pub fn status(
         warnings,
         routes: Default::default(),
         groups: Vec::new(),
+        peers: false,
     })
 }
 

@@ -156,6 +156,7 @@ pub fn status(cluster: &str, nodes: &[(String, Result<Node, String>)]) -> Cluste
         warnings,
         routes: Default::default(),
         groups: Vec::new(),
+        peers: false,
     }
 }
 

@@ -145,6 +145,7 @@ fn view(
         warnings,
         routes: BTreeMap::new(),
         groups: groups(&queues, nodes, rafts),
+        peers: false,
     }
 }
 
@@ -246,6 +247,7 @@ fn own_words(r: &Readings<'_>, rafts: &Rafts) -> ClusterStatus {
         }],
         routes: BTreeMap::new(),
         groups: Vec::new(),
+        peers: false,
     }
 }
 

@@ -363,6 +363,7 @@ mod tests {
             warnings: vec![],
             routes: Default::default(),
             groups: Vec::new(),
+            peers: false,
         };
         let seen: Vec<Seen> = hosts()
             .iter()

@@ -171,6 +171,7 @@ pub fn status(
         warnings,
         routes: Default::default(),
         groups: Vec::new(),
+        peers: false,
     })
 }
 

@@ -2,6 +2,7 @@
 //! one fault, a heal no matter what, and measures of what clients saw (`kbz failover`).
 //! Generic over technologies: a fault plan per service, a writer per client protocol.
 
+pub mod ctx;
 pub mod fault;
 pub mod ledger;
 pub mod measure;

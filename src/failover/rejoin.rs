@@ -3,7 +3,7 @@
 //! it waits for pg_rewind), and what it took (pg_rewind or a full clone; Galera's IST or SST),
 //! from its journal.
 
-use super::run::Ctx;
+use super::ctx::Ctx;
 use crate::ssh::quote::quote;
 use crate::tech::RejoinLog;
 use std::time::{Duration, Instant};

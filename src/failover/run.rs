@@ -2,6 +2,7 @@
 //! ledger before it is injected and leaves it only once healed; Ctrl-C (the `cancel` signal)
 //! heals and ends the run with what was measured so far.
 
+pub use super::ctx::Ctx;
 use super::fault::{self, FaultKind};
 use super::ledger::{self, Entry, Ledger};
 use super::measure::{Measures, Sample, measure};
@@ -9,11 +10,8 @@ use super::rejoin;
 use super::workload::{self, Clock, Op};
 use crate::engine::endpoints::{endpoints_of, via_host};
 use crate::engine::prober::{self, ProbeEvent};
-use crate::inventory::{Fleet, FleetConfig};
 use crate::modules::secrets::Secrets;
-use crate::paths::Paths;
 use crate::probe::{ClusterStatus, Severity, Warning};
-use crate::ssh::Pool;
 use crate::tech::Rejoin;
 use serde::Serialize;
 use std::sync::Arc;
@@ -28,15 +26,6 @@ const WRITE_EVERY: Duration = Duration::from_millis(75);
 /// The longest a fault stays in unless asked otherwise (healed earlier once a new leader
 /// settled): `kbz failover`'s default, and the console's.
 pub const DEFAULT_DURATION_S: u64 = 40;
-
-pub struct Ctx {
-    pub pool: Pool,
-    pub fleet: Arc<Fleet>,
-    pub config: FleetConfig,
-    pub paths: Paths,
-    /// The fleet is kbz's lab (the crash fault needs it).
-    pub lab: bool,
-}
 
 #[derive(Debug, Clone)]
 pub struct Spec {

@@ -3,7 +3,7 @@
 //! members busy as donors or held by flow control, and the settings that lose acknowledged
 //! commits in a crash or give stale reads. Each warning says why it matters and the fix.
 
-use super::status::Node;
+use super::node::Node;
 use crate::probe::{Severity, Warning};
 
 /// A member Donor/Desynced longer than this (seconds) is stuck so, not transferring.

@@ -5,6 +5,7 @@
 
 pub mod client;
 mod doctor;
+pub mod node;
 pub mod reader;
 pub mod status;
 pub mod workload;

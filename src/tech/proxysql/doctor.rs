@@ -3,7 +3,7 @@
 //! or two proxies writing to different members), its monitor failing to log in or seeing a
 //! member that takes no write still ONLINE as a writer, a proxy whose admin is silent.
 
-use super::status::Proxy;
+use super::proxy::Proxy;
 use super::tables::Server;
 use crate::probe::{Severity, Warning};
 

@@ -5,6 +5,7 @@
 //! ProxySQL here; it is tested on public captures of real output (docs/probes.md).
 
 mod doctor;
+pub mod proxy;
 pub mod reader;
 pub mod status;
 pub mod tables;

@@ -2,7 +2,8 @@
 //! header names its source). Where no public capture shows a degraded state, a real capture
 //! is parsed and then changed in the model, and the test says which change.
 
-use super::status::{Proxy, status};
+use super::proxy::Proxy;
+use super::status::status;
 use super::tables::{self, unbox};
 use crate::inventory::{Cluster, FleetConfig, Technology};
 use crate::probe::{ClusterStatus, Severity, fixture};
@@ -238,7 +239,7 @@ fn changed(change: impl Fn(&mut Proxy)) -> Vec<crate::probe::Warning> {
         host: "proxysql-02".into(),
         ..proxy()
     };
-    super::doctor::warnings(&[p, other], &|h: &str| super::status::name_of(&hosts(), h))
+    super::doctor::warnings(&[p, other], &|h: &str| super::proxy::name_of(&hosts(), h))
 }
 
 fn proxy() -> Proxy {

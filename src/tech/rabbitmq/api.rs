@@ -174,6 +174,9 @@ pub fn critical(json: &str) -> Result<Option<Vec<String>>, String> {
     }
 }
 
+/// Each member's own Raft members, by host.
+pub type Rafts = BTreeMap<String, BTreeMap<(String, String), Raft>>;
+
 /// One node's member of a quorum queue, as Raft has it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Raft {

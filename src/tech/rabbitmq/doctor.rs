@@ -3,8 +3,7 @@
 //! that die with their node), and what each member says of itself (quorum-critical, paused,
 //! how it handles a partition). Each warning says why it matters and the fix.
 
-use super::api::{self, Node, Queue, host_of};
-use super::status::Rafts;
+use super::api::{self, Node, Queue, Rafts, host_of};
 use crate::probe::{ClusterStatus, Severity, Warning};
 use crate::watch::{Readings, section};
 

@@ -4,16 +4,13 @@
 //! is paused, how each handles a partition.
 
 use super::QUEUE;
-use super::api::{self, Node, Queue, Raft, host_of};
+use super::api::{self, Node, Queue, Rafts, host_of};
 use super::doctor::{mark_paused, node_warnings, online, own_warnings, queue_warnings};
 use crate::inventory::Technology;
 use crate::probe::views::Views;
 use crate::probe::{ClusterStatus, Group, Member, Quorum, Severity, Warning};
 use crate::watch::{Readings, failure, section};
 use std::collections::BTreeMap;
-
-/// Each member's own Raft members, by host.
-pub(super) type Rafts = BTreeMap<String, BTreeMap<(String, String), Raft>>;
 
 pub fn status(r: Readings<'_>) -> Result<ClusterStatus, String> {
     let rafts: Rafts = r

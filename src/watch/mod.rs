@@ -102,6 +102,24 @@ pub async fn secret(pool: &Pool, target: &Target, path: &str) -> Option<String> 
     (!p.is_empty()).then(|| p.to_string())
 }
 
+/// When a member's secret is read again: at its first probe, then at most once a minute
+/// while its service is not connected (the password may have been rotated), never while it
+/// is: one small read per connection, not per probe.
+#[derive(Default)]
+pub struct Reread(Option<std::time::Instant>);
+
+impl Reread {
+    pub fn due(&mut self, connected: bool) -> bool {
+        let due = self
+            .0
+            .is_none_or(|at| !connected && at.elapsed() > Duration::from_secs(60));
+        if due {
+            self.0 = Some(std::time::Instant::now());
+        }
+        due
+    }
+}
+
 /// Section `i` of a reading, None when it is empty or failed.
 pub fn section(sections: &[Section], i: usize) -> Option<&str> {
     match sections.get(i) {

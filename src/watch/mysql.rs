@@ -130,22 +130,18 @@ impl Mysql {
     /// between columns, NULL as `NULL`), a server error as its text; Err only when the
     /// server could not be asked.
     pub async fn text(&mut self, sql: &str, timeout: Duration) -> Result<String, String> {
-        match self.query(sql, timeout).await {
-            Ok(rows) => Ok(render(&rows)),
-            Err(e @ Failure::Server { .. }) => Ok(e.to_string()),
-            Err(Failure::Io(e)) => Err(e),
-        }
+        said(self.table(sql, timeout).await, |t| render(&t.rows))
     }
 
     /// As `text`, with a first line of column names, as `mariadb --batch` prints it.
     pub async fn batch(&mut self, sql: &str, timeout: Duration) -> Result<String, String> {
-        match self.table(sql, timeout).await {
-            Ok(t) if t.columns.is_empty() => Ok(String::new()),
-            Ok(t) if t.rows.is_empty() => Ok(t.columns.join("\t")),
-            Ok(t) => Ok(format!("{}\n{}", t.columns.join("\t"), render(&t.rows))),
-            Err(e @ Failure::Server { .. }) => Ok(e.to_string()),
-            Err(Failure::Io(e)) => Err(e),
-        }
+        said(self.table(sql, timeout).await, |t| {
+            if t.columns.is_empty() || t.rows.is_empty() {
+                t.columns.join("\t")
+            } else {
+                format!("{}\n{}", t.columns.join("\t"), render(&t.rows))
+            }
+        })
     }
 
     async fn ask(&mut self, sql: &str) -> Result<Table, Failure> {
@@ -162,6 +158,15 @@ impl Mysql {
         payload.extend_from_slice(sql.as_bytes());
         write_packet(s, 0, &payload).await?;
         read_result(s).await
+    }
+}
+
+/// What the server said, a server error as its text; Err only when it could not be asked.
+fn said(r: Result<Table, Failure>, shown: impl FnOnce(Table) -> String) -> Result<String, String> {
+    match r {
+        Ok(t) => Ok(shown(t)),
+        Err(e @ Failure::Server { .. }) => Ok(e.to_string()),
+        Err(Failure::Io(e)) => Err(e),
     }
 }
 

@@ -6,9 +6,8 @@
 use crate::ssh::{Pool, Target};
 use crate::watch::http::Http;
 use crate::watch::mysql::Mysql;
-use crate::watch::{ASK, Ask, Reader, Section};
+use crate::watch::{ASK, Ask, Reader, Reread, Section};
 use futures_util::future::BoxFuture;
-use std::time::{Duration, Instant};
 
 /// The monitoring user's password, written by module 7 (root-only).
 pub const PASSWORD_FILE: &str = "/etc/kbz/secrets/galera_monitor_password";
@@ -25,8 +24,7 @@ pub const VARIABLES: &str = "SHOW GLOBAL VARIABLES WHERE Variable_name IN \
 pub struct Member {
     sql: Mysql,
     health: Http,
-    /// When the password was last read (again after a refusal, at most once a minute).
-    read_at: Option<Instant>,
+    reread: Reread,
 }
 
 impl Member {
@@ -34,7 +32,7 @@ impl Member {
         Member {
             sql: Mysql::new(pool, target.clone(), ip, PORT, USER),
             health: Http::new(pool, target, ip, HEALTH_PORT),
-            read_at: None,
+            reread: Reread::default(),
         }
     }
 }
@@ -54,11 +52,7 @@ impl Member {
     /// Sections: the wsrep status, the settings (full probes), the saved state (only when
     /// MariaDB does not answer), the state's duration (full probes, when not Synced).
     async fn read_now(&mut self, pool: &Pool, target: &Target, ask: Ask) -> Vec<Section> {
-        let stale = self
-            .read_at
-            .is_some_and(|at| at.elapsed() > Duration::from_secs(60));
-        if self.read_at.is_none() || (stale && !self.sql.connected()) {
-            self.read_at = Some(Instant::now());
+        if self.reread.due(self.sql.connected()) {
             let password = crate::watch::secret(pool, target, PASSWORD_FILE).await;
             self.sql.set_password(password.unwrap_or_default());
         }

@@ -152,12 +152,7 @@ fn disagreeing(proxies: &[Proxy], name: &dyn Fn(&str) -> String, out: &mut Vec<W
         .iter()
         .filter(|p| p.answered())
         .map(|p| {
-            let mut w: Vec<String> = p
-                .writer_hostgroups()
-                .iter()
-                .flat_map(|hg| p.online(*hg))
-                .map(|s| name(&s.hostname))
-                .collect();
+            let mut w: Vec<String> = p.writers().iter().map(|s| name(&s.hostname)).collect();
             w.sort();
             (p.host.clone(), w)
         })

@@ -61,8 +61,17 @@ impl Proxy {
             .filter(|g| g.active)
             .map(|g| g.writer)
             .collect();
+        w.sort_unstable();
         w.dedup();
         w
+    }
+
+    /// The servers it writes to: the ONLINE ones of its writer hostgroups.
+    pub fn writers(&self) -> Vec<&Server> {
+        self.writer_hostgroups()
+            .into_iter()
+            .flat_map(|hg| self.online(hg))
+            .collect()
     }
 
     /// A server's live status: the connection pool's where it has the server (it changes

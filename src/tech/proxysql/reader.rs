@@ -5,9 +5,8 @@
 
 use crate::ssh::{Pool, Target};
 use crate::watch::mysql::Mysql;
-use crate::watch::{ASK, Ask, Reader, Section};
+use crate::watch::{ASK, Ask, Reader, Reread, Section};
 use futures_util::future::BoxFuture;
-use std::time::{Duration, Instant};
 
 /// The admin credentials kbz reads with, `user:password` as in ProxySQL's
 /// `admin-admin_credentials` (root-only; put there by the operator: no module installs
@@ -30,8 +29,7 @@ pub const QUERIES: [&str; 6] = [
 #[derive(Default)]
 pub struct Member {
     sql: Option<Mysql>,
-    /// When the credentials were last read (again after a refusal, at most once a minute).
-    read_at: Option<Instant>,
+    reread: Reread,
 }
 
 impl Reader for Member {
@@ -47,12 +45,10 @@ impl Reader for Member {
 
 impl Member {
     async fn read_now(&mut self, pool: &Pool, target: &Target, ask: Ask) -> Vec<Section> {
-        let stale = self
-            .read_at
-            .is_some_and(|at| at.elapsed() > Duration::from_secs(60));
-        let connected = self.sql.as_ref().is_some_and(Mysql::connected);
-        if self.read_at.is_none() || (stale && !connected) {
-            self.read_at = Some(Instant::now());
+        if self
+            .reread
+            .due(self.sql.as_ref().is_some_and(Mysql::connected))
+        {
             self.sql = crate::watch::secret(pool, target, CREDENTIALS_FILE)
                 .await
                 .and_then(|c| {

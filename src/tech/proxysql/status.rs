@@ -44,12 +44,8 @@ pub fn status(r: Readings<'_>) -> Result<ClusterStatus, String> {
             state: match &p.error {
                 Some(e) => format!("down: {e}"),
                 None => {
-                    let writers: Vec<String> = p
-                        .writer_hostgroups()
-                        .iter()
-                        .flat_map(|hg| p.online(*hg))
-                        .map(|s| name(&s.hostname))
-                        .collect();
+                    let writers: Vec<String> =
+                        p.writers().iter().map(|s| name(&s.hostname)).collect();
                     match writers.as_slice() {
                         [] if p.galera.is_empty() => "running".into(),
                         [] => "NO WRITER".into(),

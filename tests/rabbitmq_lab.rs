@@ -78,7 +78,20 @@ fn status_and_doctor_on_the_real_rabbitmq() {
     kbz_ok(&["--lab", "install", "--from", "2", "--skip-cleanup", "--yes"]);
 
     // Healthy: three running nodes, the failover queue's leader as the cluster's, its term.
-    let json = kbz_ok(&["--lab", "status", "rabbitmq", "--json"]);
+    // Right after the install a member can still be catching up (CI saw 2 of 3 online once):
+    // read until all three are, for up to 30 s, then assert.
+    let mut json = String::new();
+    for _ in 0..60 {
+        json = kbz_ok(&["--lab", "status", "rabbitmq", "--json"]);
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        if v[0]["groups"][0]["online"]
+            .as_array()
+            .is_some_and(|o| o.len() == 3)
+        {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     let c = &v[0];
     assert_eq!(c["technology"], "rabbitmq", "{json}");

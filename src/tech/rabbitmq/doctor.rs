@@ -81,16 +81,20 @@ fn mb(bytes: Option<u64>) -> String {
     bytes.map_or("?".into(), |b| (b / 1_000_000).to_string())
 }
 
-/// The members of `q` online: by each node's own word where kbz read it (its Raft member of
-/// the queue runs), else as the API says, on a running node. The API's lists come from
-/// statistics, and lag behind a node that just came back.
+/// The members of `q` online: by each node's own word where it names the queue (its Raft
+/// member runs), else as the API says, on a running node. The API's lists come from
+/// statistics, and lag behind a node that just came back; a node's Prometheus text can also
+/// leave out a member that runs (CI saw a freshly joined node's do so for over 30 s while
+/// the API and module 5's verify had it online), so its silence alone is not "offline".
 pub(super) fn online<'a>(q: &'a Queue, nodes: &[Node], rafts: &Rafts) -> Vec<&'a String> {
     let key = (q.vhost.clone(), q.name.clone());
     q.members
         .iter()
-        .filter(|m| match rafts.get(host_of(m)) {
-            Some(own) => own.contains_key(&key),
-            None => q.online.contains(m) && nodes.iter().any(|n| &&n.name == m && n.running),
+        .filter(|m| {
+            rafts
+                .get(host_of(m))
+                .is_some_and(|own| own.contains_key(&key))
+                || (q.online.contains(m) && nodes.iter().any(|n| &&n.name == m && n.running))
         })
         .collect()
 }
